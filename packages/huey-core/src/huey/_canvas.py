@@ -1,0 +1,96 @@
+"""Groups and chords: several tasks run in parallel, optionally followed by a callback."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from huey._task import Task, TaskWrapper, _as_task
+
+if TYPE_CHECKING:
+    from huey.api import Huey
+
+
+class group:  # noqa: N801 - documented lowercase name
+    """Tasks to run in parallel; enqueueing it returns a ``ResultGroup``."""
+
+    def __init__(self, tasks: Iterable[Task | chord]) -> None:
+        self.tasks = list(tasks)
+
+    def then(self, task: TaskWrapper | Task, *args: Any, **kwargs: Any) -> chord:
+        """A chord calling ``task`` with the member results once every member has finished."""
+        return chord(self.tasks, _as_task(task, args, kwargs))
+
+    def error(self, task: TaskWrapper | Task, *args: Any, **kwargs: Any) -> group:
+        """Run ``task`` with the exception whenever a member fails."""
+        handler = _as_task(task, args, kwargs)
+        for member in self.tasks:
+            if isinstance(member, Task):
+                member.error(_fresh_copy(handler))
+        return self
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+
+class chord:  # noqa: N801 - documented lowercase name
+    """Members run in parallel; then ``callback`` gets their results, in member order, as a list."""
+
+    def __init__(self, tasks: Iterable[Task | chord], callback: TaskWrapper | Task) -> None:
+        self.tasks = list(tasks)
+        self.callback = callback.s() if isinstance(callback, TaskWrapper) else callback
+        if not isinstance(self.callback, Task):
+            raise TypeError(f"a chord callback must be a task function or a Task: {callback!r}")
+
+    def then(self, task: TaskWrapper | Task, *args: Any, **kwargs: Any) -> chord:
+        self.callback.then(task, *args, **kwargs)
+        return self
+
+    def error(self, task: TaskWrapper | Task, *args: Any, **kwargs: Any) -> chord:
+        self.callback.error(task, *args, **kwargs)
+        return self
+
+    def sync_point(self) -> Task:
+        """The task whose completion completes this chord: the end of the callback pipeline."""
+        return self.callback._tail()
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+
+def _fresh_copy(task: Task) -> Task:
+    clone = copy.copy(task)
+    clone.id = str(uuid.uuid4())
+    return clone
+
+
+def sync_point(member: Task | chord) -> Task:
+    """The task whose completion counts as a chord member finishing."""
+    return member.sync_point() if isinstance(member, chord) else member._tail()
+
+
+def new_chord_id() -> str:
+    return str(uuid.uuid4())
+
+
+# Keys of the chord bookkeeping in the result store: one value per member and one counter.
+def member_key(huey: Huey, chord_id: str, index: int) -> str:
+    return f"{huey.name}.chord.{chord_id}.{index}"
+
+
+def counter_key(huey: Huey, chord_id: str) -> str:
+    return f"{huey.name}.chord.{chord_id}"
+
+
+def record_member(huey: Huey, task: Task, value: Any) -> Task | None:
+    """Store a finished member's value; the callback to enqueue when it was the last one."""
+    chord_id, size, index, callback = task.chord_config  # type: ignore[misc]
+    huey.put(member_key(huey, chord_id, index), value)
+    if huey.storage.incr(counter_key(huey, chord_id)) < size:
+        return None
+    values = [huey.get(member_key(huey, chord_id, i)) for i in range(size)]
+    huey.storage.delete_counter(counter_key(huey, chord_id))
+    callback.args = (values, *callback.args)
+    return callback

@@ -1,0 +1,1 @@
+from huey._memory_storage import MemoryStorage as FileStorage  # placeholder until written

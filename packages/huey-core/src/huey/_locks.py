@@ -1,0 +1,114 @@
+"""Task locks and fixed-window rate limits, built on the key/value store."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from huey.exceptions import RateLimitExceeded, TaskLockedException
+
+if TYPE_CHECKING:
+    from huey.api import Huey
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Guard:
+    """Shared shape of locks and rate limits: usable as a decorator or a context manager."""
+
+    def acquire(self) -> Any:
+        raise NotImplementedError
+
+    def _on_exit(self) -> None:
+        pass
+
+    def __enter__(self) -> _Guard:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._on_exit()
+
+    def __call__(self, fn: F) -> F:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            with self:
+                return fn(*args, **kwargs)
+
+        return inner  # type: ignore[return-value]
+
+
+class TaskLock(_Guard):
+    """An exclusive lock in the storage: a second holder gets ``TaskLockedException``."""
+
+    def __init__(self, huey: Huey, name: str) -> None:
+        self.huey = huey
+        self.name = name
+        self._key = f"{huey.name}.lock.{name}"
+
+    def __call__(self, fn: F) -> F:
+        self.huey._locks.add(self.name)  # Decorator locks are flushed by flush_locks().
+        return super().__call__(fn)
+
+    def acquire(self) -> bool:
+        if not self.huey.storage.put_if_empty(self._key, b"1"):
+            raise TaskLockedException(f"unable to acquire lock {self.name}")
+        return True
+
+    def locked(self) -> bool:
+        return self.huey.storage.has_data_for_key(self._key)
+
+    def clear(self) -> bool:
+        return self.huey.storage.delete_data(self._key)
+
+    release = clear
+
+    def _on_exit(self) -> None:
+        self.clear()
+
+
+class RateLimit(_Guard):
+    """At most ``limit`` acquisitions per fixed window of ``per`` seconds."""
+
+    def __init__(self, huey: Huey, name: str, limit: int, per: float, retry: bool = True) -> None:
+        if limit < 1 or per < 1:
+            raise ValueError("a rate limit needs limit >= 1 and a window of per >= 1 seconds")
+        self.huey = huey
+        self.name = name
+        self.limit = limit
+        self.per = per
+        self.retry = retry
+        self._counter_key = f"{huey.name}.rl.{name}"
+        self._window_key = f"{self._counter_key}.w"
+
+    def _current_window(self) -> int:
+        return int(time.time()) // int(self.per)
+
+    def _enter_window(self, window: int) -> None:
+        if self.huey.get(self._window_key, peek=True) != window:
+            self.huey.put(self._window_key, window)
+            self.huey.storage.delete_counter(self._counter_key)
+
+    def acquire(self) -> None:
+        window = self._current_window()
+        self._enter_window(window)
+        if self.huey.storage.incr(self._counter_key) > self.limit:
+            delay = (window + 1) * int(self.per) - time.time()
+            raise RateLimitExceeded(self.name, max(delay, 0.0), self.retry)
+
+    def current_usage(self) -> int:
+        if self.huey.get(self._window_key, peek=True) != self._current_window():
+            return 0
+        return self.huey.storage.incr(self._counter_key, 0)
+
+    def reset(self) -> None:
+        self.huey.delete(self._window_key)
+        self.huey.storage.delete_counter(self._counter_key)

@@ -1,0 +1,279 @@
+"""Task instances (one call of a function) and the ``TaskWrapper`` the decorators return."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from huey.exceptions import TaskTimeout
+
+if TYPE_CHECKING:
+    from huey._result import Result, ResultGroup
+    from huey.api import Huey
+
+# Keyword arguments of ``TaskWrapper.s()`` taken as options instead of passed to the function.
+RESERVED_OPTIONS = ("eta", "delay", "retries", "retry_delay", "priority", "expires", "timeout")
+
+
+class Task:
+    """One invocation of a task function, as queued, scheduled and executed."""
+
+    name: str = "Task"
+    default_retries: int = 0
+    default_retry_delay: float = 0
+    default_priority: float | None = None
+    default_expires: Any = None
+    default_timeout: float | None = None
+
+    def __init__(
+        self,
+        args: Iterable[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        id: str | None = None,
+        eta: dt.datetime | None = None,
+        retries: int | None = None,
+        retry_delay: float | None = None,
+        priority: float | None = None,
+        expires: Any = None,
+        timeout: float | None = None,
+        on_complete: Task | None = None,
+        on_error: Task | None = None,
+        expires_resolved: dt.datetime | None = None,
+        chord_config: tuple[Any, ...] | None = None,
+        retry_backoff: float | None = None,
+    ) -> None:
+        self.name = type(self).name
+        self.args = () if args is None else tuple(args)
+        self.kwargs = {} if kwargs is None else dict(kwargs)
+        self.id = id or str(uuid.uuid4())
+        self.eta = eta
+        self.retries = self.default_retries if retries is None else retries
+        self.retry_delay = self.default_retry_delay if retry_delay is None else retry_delay
+        self.priority = self.default_priority if priority is None else priority
+        self.expires = self.default_expires if expires is None else expires
+        self.expires_resolved = expires_resolved
+        self.timeout = self.default_timeout if timeout is None else timeout
+        self.on_complete = on_complete
+        self.on_error = on_error
+        self.chord_config = chord_config
+        self.retry_backoff = retry_backoff
+        self._start_time: float | None = None
+
+    def execute(self) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} has no function to execute")
+
+    @property
+    def data(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return self.args, self.kwargs
+
+    def __repr__(self) -> str:
+        parts = [f"{self.name}: {self.id}"]
+        if self.eta:
+            parts.append(f"@{self.eta}")
+        if self.expires:
+            parts.append(f"exp={self.expires}")
+        if self.priority:
+            parts.append(f"p={self.priority}")
+        if self.retries:
+            parts.append(f"{self.retries} retries")
+        return " ".join(parts)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Task) and (self.id, self.name) == (other.id, other.name)
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.name))
+
+    # -- pipelines -----------------------------------------------------------------------------
+    def then(self, task: TaskWrapper | Task, *args: Any, **kwargs: Any) -> Task:
+        """Run ``task`` with this pipeline's last result; returns the head of the pipeline."""
+        self._tail().on_complete = _as_task(task, args, kwargs)
+        return self
+
+    def error(self, task: TaskWrapper | Task, *args: Any, **kwargs: Any) -> Task:
+        """Run ``task`` with the exception if the last task of this pipeline fails."""
+        self._tail().on_error = _as_task(task, args, kwargs)
+        return self
+
+    def _tail(self) -> Task:
+        task = self
+        while task.on_complete is not None:
+            task = task.on_complete
+        return task
+
+    def pipeline(self) -> list[Task]:
+        """This task followed by every task chained after it with ``then``."""
+        tasks, task = [], self
+        while task is not None:
+            tasks.append(task)
+            task = task.on_complete  # type: ignore[assignment]
+        return tasks
+
+    # -- cooperative timeouts ------------------------------------------------------------------
+    @property
+    def time_remaining(self) -> float:
+        if not self.timeout or self._start_time is None:
+            return float("inf")
+        return self.timeout - (time.monotonic() - self._start_time)
+
+    @property
+    def is_timed_out(self) -> bool:
+        return self.time_remaining <= 0
+
+    def check_timeout(self) -> None:
+        if self.is_timed_out:
+            raise TaskTimeout(f"{self.name} {self.id} exceeded its timeout of {self.timeout}s")
+
+
+class PeriodicTask(Task):
+    """A task the consumer enqueues whenever ``validate_datetime(now)`` is true."""
+
+    def validate_datetime(self, timestamp: dt.datetime) -> bool:
+        return False
+
+
+def _as_task(task: TaskWrapper | Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Task:
+    if isinstance(task, TaskWrapper):
+        return task.s(*args, **kwargs)
+    if isinstance(task, Task):
+        if args or kwargs:
+            raise TypeError("arguments go with a task function, not with a Task instance")
+        return task
+    raise TypeError(f"expected a task function or a Task, got {task!r}")
+
+
+class TaskWrapper:
+    """What ``@huey.task()`` returns: calling it enqueues the function call."""
+
+    def __init__(
+        self,
+        huey: Huey,
+        func: Callable[..., Any],
+        retries: int | None = None,
+        retry_delay: float | None = None,
+        context: bool = False,
+        name: str | None = None,
+        task_base: type[Task] | None = None,
+        **settings: Any,
+    ) -> None:
+        self.huey = huey
+        self.func = func
+        self.name = name or f"{func.__module__}.{func.__name__}"
+        self.task_class = self._make_task_class(
+            task_base or Task, retries, retry_delay, context, settings
+        )
+        functools.update_wrapper(self, func)
+        huey._registry.register(self.task_class)
+
+    def _make_task_class(
+        self,
+        base: type[Task],
+        retries: int | None,
+        retry_delay: float | None,
+        context: bool,
+        settings: dict[str, Any],
+    ) -> type[Task]:
+        func = self.func
+
+        def execute(task: Task) -> Any:
+            if context:
+                return func(*task.args, **task.kwargs, task=task)
+            return func(*task.args, **task.kwargs)
+
+        attrs: dict[str, Any] = {
+            "name": self.name,
+            "execute": execute,
+            "__module__": func.__module__,
+            "__doc__": func.__doc__,
+        }
+        if retries is not None:
+            attrs["default_retries"] = retries
+        if retry_delay is not None:
+            attrs["default_retry_delay"] = retry_delay
+        for option in ("priority", "expires", "timeout"):
+            if settings.get(option) is not None:
+                attrs[f"default_{option}"] = settings.pop(option)
+            else:
+                settings.pop(option, None)
+        attrs.update(settings)  # e.g. validate_datetime for periodic tasks
+        return type(func.__name__, (base,), attrs)
+
+    # -- enqueueing ----------------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Result | ResultGroup | None:
+        return self.huey.enqueue(self.s(*args, **kwargs))
+
+    def s(self, *args: Any, **kwargs: Any) -> Task:
+        """A ``Task`` for this call, not enqueued; reserved keywords become task options."""
+        options = {key: kwargs.pop(key) for key in RESERVED_OPTIONS if key in kwargs}
+        return self._create_task(args, kwargs, **options)
+
+    def schedule(
+        self,
+        args: Iterable[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        eta: dt.datetime | None = None,
+        delay: float | dt.timedelta | None = None,
+        priority: float | None = None,
+        retries: int | None = None,
+        retry_delay: float | None = None,
+        expires: Any = None,
+        timeout: float | None = None,
+        id: str | None = None,
+    ) -> Result | ResultGroup | None:
+        task = self._create_task(
+            tuple(args or ()),
+            dict(kwargs or {}),
+            eta=eta,
+            delay=delay,
+            priority=priority,
+            retries=retries,
+            retry_delay=retry_delay,
+            expires=expires,
+            timeout=timeout,
+            id=id,
+        )
+        return self.huey.enqueue(task)
+
+    def map(self, it: Iterable[Any]) -> ResultGroup:
+        """Enqueue one call per item (a tuple of arguments, or a single argument)."""
+        from huey._canvas import group
+
+        calls = [item if isinstance(item, tuple) else (item,) for item in it]
+        return self.huey.enqueue(group([self.s(*call) for call in calls]))  # type: ignore[return-value]
+
+    def _create_task(
+        self,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        eta: dt.datetime | None = None,
+        delay: float | dt.timedelta | None = None,
+        **options: Any,
+    ) -> Task:
+        from huey.utils import normalize_time
+
+        eta = normalize_time(eta, delay, self.huey.utc)
+        return self.task_class(args=args, kwargs=kwargs, eta=eta, **options)
+
+    # -- revocation ----------------------------------------------------------------------------
+    def revoke(self, revoke_until: dt.datetime | None = None, revoke_once: bool = False) -> None:
+        self.huey.revoke_all(self.task_class, revoke_until, revoke_once)
+
+    def is_revoked(self, timestamp: dt.datetime | None = None) -> bool:
+        return self.huey.is_revoked(self.task_class, timestamp)
+
+    def restore(self) -> bool:
+        return self.huey.restore_all(self.task_class)
+
+    # -- other ---------------------------------------------------------------------------------
+    def call_local(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **kwargs)
+
+    def unregister(self) -> bool:
+        return self.huey._registry.unregister(self.task_class)
+
+    def __repr__(self) -> str:
+        return f"<TaskWrapper {self.name}>"

@@ -1,0 +1,5 @@
+"""Extensions of huey; other distributions add subpackages here (``djhuey``, ``asyncio``...)."""
+
+from pkgutil import extend_path
+
+__path__ = extend_path(__path__, __name__)

@@ -1,0 +1,119 @@
+"""The wire format of a task (``Message``) and the registry mapping task names to classes.
+
+``Message`` keeps this module path, name and field order: queued tasks are pickled messages that
+move between this package and the published huey 3.x.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import TYPE_CHECKING, Any
+
+from huey.exceptions import MessageError, UnknownTaskError
+
+if TYPE_CHECKING:
+    from huey._task import PeriodicTask, Task
+
+Message = namedtuple(
+    "Message",
+    (
+        "id",
+        "name",
+        "eta",
+        "retries",
+        "retry_delay",
+        "priority",
+        "args",
+        "kwargs",
+        "on_complete",
+        "on_error",
+        "expires",
+        "expires_resolved",
+        "timeout",
+        "chord_config",
+        "retry_backoff",
+    ),
+    defaults=(None,) * 15,
+)
+
+
+class TaskRegistry:
+    """Task classes of one Huey instance, by name."""
+
+    def __init__(self) -> None:
+        self._registry: dict[str, type[Task]] = {}
+
+    def register(self, task_class: type[Task]) -> None:
+        self._registry[task_class.name] = task_class
+
+    def unregister(self, task_class: type[Task]) -> bool:
+        return self._registry.pop(task_class.name, None) is not None
+
+    def string(self, task_class: type[Task]) -> str:
+        return task_class.name
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._registry
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._registry.values())
+
+    @property
+    def periodic_tasks(self) -> list[type[PeriodicTask]]:
+        from huey._task import PeriodicTask
+
+        return [cls for cls in self._registry.values() if issubclass(cls, PeriodicTask)]
+
+    def create_message(self, task: Task) -> Message:
+        chord_config = task.chord_config
+        if chord_config is not None:
+            chord_id, size, index, callback = chord_config
+            chord_config = (chord_id, size, index, self.create_message(callback))
+        return Message(
+            task.id,
+            task.name,
+            task.eta,
+            task.retries,
+            task.retry_delay,
+            task.priority,
+            task.args,
+            task.kwargs,
+            self.create_message(task.on_complete) if task.on_complete else None,
+            self.create_message(task.on_error) if task.on_error else None,
+            task.expires,
+            task.expires_resolved,
+            task.timeout,
+            chord_config,
+            task.retry_backoff,
+        )
+
+    def create_task(self, message: Any) -> Task:
+        if not isinstance(message, tuple) or len(message) < 8:
+            raise MessageError(f"not a task message: {message!r:.200}")
+        message = Message(*message)
+        task_class = self._registry.get(message.name)
+        if task_class is None:
+            raise UnknownTaskError(
+                f"task {message.name!r} is not registered with this Huey instance "
+                "(is the module that defines it imported by the consumer?)"
+            )
+        chord_config = message.chord_config
+        if chord_config is not None:
+            chord_id, size, index, callback = chord_config
+            chord_config = (chord_id, size, index, self.create_task(callback))
+        return task_class(
+            args=message.args,
+            kwargs=message.kwargs,
+            id=message.id,
+            eta=message.eta,
+            retries=message.retries,
+            retry_delay=message.retry_delay,
+            priority=message.priority,
+            expires=message.expires,
+            expires_resolved=message.expires_resolved,
+            on_complete=self.create_task(message.on_complete) if message.on_complete else None,
+            on_error=self.create_task(message.on_error) if message.on_error else None,
+            timeout=message.timeout,
+            chord_config=chord_config,
+            retry_backoff=message.retry_backoff,
+        )

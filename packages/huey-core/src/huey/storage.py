@@ -1,0 +1,23 @@
+"""Storage backends: the ``BaseStorage`` contract and core's memory, file and black-hole storages.
+
+Storages of other distributions (``SqliteStorage``, ``RedisStorage``, ...) resolve lazily here
+through entry points; see ``huey.list_backends()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from huey._file_storage import FileStorage
+from huey._memory_storage import BlackHoleStorage, MemoryStorage
+from huey._plugins import resolve_export
+from huey._storage_base import BaseStorage
+from huey.constants import EmptyData
+
+__all__ = ["BaseStorage", "BlackHoleStorage", "EmptyData", "FileStorage", "MemoryStorage"]
+
+
+def __getattr__(name: str) -> Any:
+    if name.endswith("Storage"):
+        return resolve_export(name, __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
