@@ -1,1 +1,410 @@
-from huey._memory_storage import MemoryStorage as FileStorage  # placeholder until written
+"""``FileStorage``: queue, schedule, results and counters as files under one directory.
+
+Layout under ``path``::
+
+    .lock                 flock()ed around every operation (absent with use_thread_lock)
+    .sequence             last message sequence number, shared by all processes
+    queue/<prio>-<seq>-<rand>       one file per message; names sort in dequeue order
+    schedule/<ts>-<seq>-<rand>      one file per scheduled message; names sort by due time
+    results/<aa>/<bb>/<sha256>      key/value store, ``levels`` directories deep
+    counters/<sha256>               a counter's value as ASCII digits
+
+Every file is written to a dot-prefixed temporary name in its final directory and then
+``os.replace``d, so readers only ever see complete files; dot-prefixed names are never read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import os
+import secrets
+import shutil
+import struct
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from huey._storage_base import BaseStorage
+from huey.constants import EmptyData
+from huey.exceptions import ConfigurationError
+from huey.utils import to_timestamp
+
+if sys.platform != "win32":
+    import fcntl
+
+_QUEUE = "queue"
+_SCHEDULE = "schedule"
+_RESULTS = "results"
+_COUNTERS = "counters"
+_LOCK_FILE = ".lock"
+_SEQUENCE_FILE = ".sequence"
+_TMP_PREFIX = ".tmp-"
+_KEY_HEADER = struct.Struct(">I")  # Length of the UTF-8 key that opens each result file.
+_MAX_LEVELS = 32  # Each level consumes two hex digits of a 64-digit SHA-256.
+
+# With use_thread_lock, every FileStorage of this process on one directory must share a lock,
+# or two Huey instances (or get_storage() copies) on the same path would not exclude each other.
+_THREAD_LOCKS: dict[str, threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
+def _thread_lock_for(path: str) -> threading.Lock:
+    with _THREAD_LOCKS_GUARD:
+        return _THREAD_LOCKS.setdefault(path, threading.Lock())
+
+
+def _sortable(value: float) -> str:
+    """16 hex digits whose string order is the numeric order of ``value``."""
+    value = float(value) + 0.0  # Folds -0.0 into 0.0 so equal values encode equally.
+    (bits,) = struct.unpack(">Q", struct.pack(">d", value))
+    # IEEE-754: flip every bit of negatives, only the sign bit of positives.
+    bits = bits ^ 0xFFFF_FFFF_FFFF_FFFF if bits >> 63 else bits | (1 << 63)
+    return f"{bits:016x}"
+
+
+def _encode_key(key: str) -> bytes:
+    # surrogatepass: any Python str is a valid key, even one with lone surrogates.
+    return key.encode("utf-8", "surrogatepass")
+
+
+def _visible(names: list[str]) -> list[str]:
+    return [name for name in names if not name.startswith(".")]
+
+
+class FileStorage(BaseStorage):
+    """File-system storage, safe for several processes sharing ``path``.
+
+    Every operation holds an exclusive ``flock`` on ``path/.lock`` (or, with
+    ``use_thread_lock=True``, a ``threading.Lock`` shared by this process's instances on
+    ``path``: only for thread or greenlet workers of a single process). ``name`` is unused:
+    one directory holds one queue.
+    """
+
+    supports_priority = True
+
+    def __init__(
+        self,
+        name: str = "huey",
+        path: str | os.PathLike[str] | None = None,
+        levels: int = 2,
+        use_thread_lock: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name, **kwargs)
+        if path is None:
+            raise TypeError(f"{type(self).__name__}() missing required argument: 'path'")
+        if isinstance(levels, bool) or not isinstance(levels, int):
+            raise TypeError(f"levels must be an int, not {type(levels).__name__}")
+        if not 0 <= levels <= _MAX_LEVELS:
+            raise ValueError(f"levels must be between 0 and {_MAX_LEVELS}, not {levels}")
+        if not use_thread_lock and sys.platform == "win32":
+            raise ConfigurationError(
+                "FileStorage needs fcntl.flock for its cross-process lock, which Windows lacks; "
+                "pass use_thread_lock=True (a single process with thread or greenlet workers)"
+            )
+        self.path = os.path.abspath(os.fspath(path))
+        self.levels = levels
+        self.use_thread_lock = use_thread_lock
+        self._queue_dir = os.path.join(self.path, _QUEUE)
+        self._schedule_dir = os.path.join(self.path, _SCHEDULE)
+        self._results_dir = os.path.join(self.path, _RESULTS)
+        self._counters_dir = os.path.join(self.path, _COUNTERS)
+        self._lock_path = os.path.join(self.path, _LOCK_FILE)
+        self._sequence_path = os.path.join(self.path, _SEQUENCE_FILE)
+        self._thread_lock = (
+            _thread_lock_for(os.path.realpath(self.path)) if use_thread_lock else None
+        )
+        self._make_dirs()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} at {self.path!r}>"
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _make_dirs(self) -> None:
+        for directory in (
+            self._queue_dir,
+            self._schedule_dir,
+            self._results_dir,
+            self._counters_dir,
+        ):
+            os.makedirs(directory, exist_ok=True)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        if self._thread_lock is not None:
+            with self._thread_lock:
+                yield
+            return
+        if sys.platform == "win32":  # Refused in __init__; keeps the type checker precise.
+            raise ConfigurationError("FileStorage on Windows needs use_thread_lock=True")
+        # A fresh descriptor per operation: flock() belongs to the open file description, so a
+        # descriptor kept open would be shared with forked children (and between threads) and
+        # would then exclude nothing.
+        try:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except FileNotFoundError:  # The directory was removed under us: rebuild it.
+            self._make_dirs()
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # Closing the only descriptor releases the lock.
+
+    def _listdir(self, directory: str) -> list[str]:
+        try:
+            return _visible(os.listdir(directory))
+        except FileNotFoundError:
+            return []
+
+    @staticmethod
+    def _read(filename: str) -> bytes | None:
+        try:
+            with open(filename, "rb") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return None
+
+    @staticmethod
+    def _unlink(filename: str) -> bool:
+        try:
+            os.unlink(filename)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _write(self, directory: str, name: str, payload: bytes) -> None:
+        """Write ``directory/name`` atomically: readers see the old file or the whole new one."""
+        tmp = os.path.join(directory, f"{_TMP_PREFIX}{secrets.token_hex(8)}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        except FileNotFoundError:  # Directory removed (or a fresh shard): create and retry.
+            os.makedirs(directory, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(payload)
+            os.replace(tmp, os.path.join(directory, name))
+        except BaseException:
+            self._unlink(tmp)
+            raise
+
+    def _next_sequence(self) -> int:
+        """A number larger than any handed out before on this directory, by any process.
+
+        Call with the lock held. Wall-clock nanoseconds are the floor, so order survives a
+        lost or damaged ``.sequence`` file; the stored value keeps it when the clock steps back.
+        """
+        fd = os.open(self._sequence_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            try:
+                last = int(os.pread(fd, 32, 0).strip(b"\0 \n") or b"0")
+            except ValueError:
+                last = 0
+            seq = max(last + 1, time.time_ns())
+            os.pwrite(fd, b"%020d" % seq, 0)  # Fixed width: no stale trailing digits.
+        finally:
+            os.close(fd)
+        return seq
+
+    def _message_name(self, order: float) -> str:
+        return f"{_sortable(order)}-{self._next_sequence():016x}-{secrets.token_hex(4)}"
+
+    def _read_in_order(self, directory: str, limit: int | None) -> list[bytes]:
+        items = []
+        for name in sorted(self._listdir(directory))[:limit]:
+            data = self._read(os.path.join(directory, name))
+            if data is not None:
+                items.append(data)
+        return items
+
+    def _clear_dir(self, directory: str) -> None:
+        for name in self._listdir_all(directory):
+            self._unlink(os.path.join(directory, name))
+
+    def _listdir_all(self, directory: str) -> list[str]:
+        try:
+            return os.listdir(directory)  # Includes temporary files left by a crash.
+        except FileNotFoundError:
+            return []
+
+    def _result_dir(self, digest: str) -> str:
+        shards = [digest[2 * level : 2 * level + 2] for level in range(self.levels)]
+        return os.path.join(self._results_dir, *shards)
+
+    def _result_file(self, key: str) -> tuple[str, str]:
+        digest = hashlib.sha256(_encode_key(key)).hexdigest()
+        return self._result_dir(digest), digest
+
+    @staticmethod
+    def _result_value(blob: bytes) -> bytes:
+        (size,) = _KEY_HEADER.unpack_from(blob)
+        return blob[_KEY_HEADER.size + size :]
+
+    def _iter_result_files(self) -> Iterator[str]:
+        for root, dirs, files in os.walk(self._results_dir):
+            dirs[:] = _visible(dirs)
+            for name in _visible(files):
+                yield os.path.join(root, name)
+
+    def _counter_file(self, key: str) -> str:
+        return os.path.join(self._counters_dir, hashlib.sha256(_encode_key(key)).hexdigest())
+
+    def _read_counter(self, filename: str) -> int:
+        raw = self._read(filename)
+        try:
+            return int(raw) if raw else 0
+        except ValueError:
+            return 0
+
+    # -- queue ---------------------------------------------------------------------------------
+    def enqueue(self, data: bytes, priority: float | None = None) -> None:
+        with self._locked():
+            # Negated so that higher priorities get smaller, earlier-sorting names.
+            self._write(self._queue_dir, self._message_name(-(priority or 0)), data)
+
+    def dequeue(self) -> bytes | None:
+        with self._locked():
+            names = self._listdir(self._queue_dir)
+            while names:
+                name = min(names)
+                filename = os.path.join(self._queue_dir, name)
+                data = self._read(filename)
+                if data is not None:
+                    self._unlink(filename)
+                    return data
+                names.remove(name)  # Removed by someone not using the lock; skip it.
+            return None
+
+    def queue_size(self) -> int:
+        with self._locked():
+            return len(self._listdir(self._queue_dir))
+
+    def enqueued_items(self, limit: int | None = None) -> list[bytes]:
+        with self._locked():
+            return self._read_in_order(self._queue_dir, limit)
+
+    def flush_queue(self) -> None:
+        with self._locked():
+            self._clear_dir(self._queue_dir)
+
+    # -- schedule ------------------------------------------------------------------------------
+    def add_to_schedule(self, data: bytes, ts: dt.datetime) -> None:
+        with self._locked():
+            self._write(self._schedule_dir, self._message_name(to_timestamp(ts)), data)
+
+    def read_schedule(self, ts: dt.datetime) -> list[bytes]:
+        cutoff = _sortable(to_timestamp(ts))
+        due = []
+        with self._locked():
+            for name in sorted(self._listdir(self._schedule_dir)):
+                if name[:16] > cutoff:  # Names lead with the encoded due time.
+                    break
+                filename = os.path.join(self._schedule_dir, name)
+                data = self._read(filename)
+                if data is not None:
+                    self._unlink(filename)
+                    due.append(data)
+        return due
+
+    def schedule_size(self) -> int:
+        with self._locked():
+            return len(self._listdir(self._schedule_dir))
+
+    def scheduled_items(self, limit: int | None = None) -> list[bytes]:
+        with self._locked():
+            return self._read_in_order(self._schedule_dir, limit)
+
+    def flush_schedule(self) -> None:
+        with self._locked():
+            self._clear_dir(self._schedule_dir)
+
+    # -- key/value result store ----------------------------------------------------------------
+    def _put(self, key: str, value: bytes) -> None:
+        directory, name = self._result_file(key)
+        raw_key = _encode_key(key)
+        # The key is stored in the file, as its name is a hash, for result_items().
+        self._write(directory, name, _KEY_HEADER.pack(len(raw_key)) + raw_key + bytes(value))
+
+    def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
+        with self._locked():
+            self._put(key, value)
+
+    def peek_data(self, key: str) -> Any:
+        directory, name = self._result_file(key)
+        with self._locked():
+            blob = self._read(os.path.join(directory, name))
+        return EmptyData if blob is None else self._result_value(blob)
+
+    def pop_data(self, key: str) -> Any:
+        directory, name = self._result_file(key)
+        filename = os.path.join(directory, name)
+        with self._locked():
+            blob = self._read(filename)
+            if blob is None:
+                return EmptyData
+            self._unlink(filename)
+        return self._result_value(blob)
+
+    def delete_data(self, key: str) -> bool:
+        directory, name = self._result_file(key)
+        with self._locked():
+            return self._unlink(os.path.join(directory, name))
+
+    def has_data_for_key(self, key: str) -> bool:
+        directory, name = self._result_file(key)
+        with self._locked():
+            return os.path.exists(os.path.join(directory, name))
+
+    def put_if_empty(self, key: str, value: bytes) -> bool:
+        directory, name = self._result_file(key)
+        with self._locked():
+            if os.path.exists(os.path.join(directory, name)):
+                return False
+            self._put(key, value)
+            return True
+
+    def result_store_size(self) -> int:
+        with self._locked():
+            return sum(1 for _ in self._iter_result_files())
+
+    def result_items(self) -> dict[str, bytes]:
+        items = {}
+        with self._locked():
+            for filename in self._iter_result_files():
+                blob = self._read(filename)
+                if blob is None:
+                    continue
+                (size,) = _KEY_HEADER.unpack_from(blob)
+                raw_key = blob[_KEY_HEADER.size : _KEY_HEADER.size + size]
+                items[raw_key.decode("utf-8", "surrogatepass")] = self._result_value(blob)
+        return items
+
+    def flush_results(self) -> None:
+        with self._locked():
+            shutil.rmtree(self._results_dir, ignore_errors=True)
+            os.makedirs(self._results_dir, exist_ok=True)
+
+    # -- counters ------------------------------------------------------------------------------
+    def incr(self, key: str, amount: int = 1) -> int:
+        filename = self._counter_file(key)
+        with self._locked():
+            value = self._read_counter(filename) + amount
+            if amount:  # incr(key, 0) is how callers read a counter: nothing to write.
+                self._write(self._counters_dir, os.path.basename(filename), b"%d" % value)
+        return value
+
+    def delete_counter(self, key: str) -> None:
+        with self._locked():
+            self._unlink(self._counter_file(key))
+
+    def flush_counters(self) -> None:
+        with self._locked():
+            self._clear_dir(self._counters_dir)
+
+
+__all__ = ["FileStorage"]
