@@ -23,7 +23,8 @@ class BaseStorage(abc.ABC):
     """
 
     supports_priority: ClassVar[bool] = False
-    supports_blocking_dequeue: ClassVar[bool] = False
+    # An instance may turn it off (e.g. ``blocking=False``), so it is not a ClassVar.
+    supports_blocking_dequeue: bool = False
 
     def __init__(self, name: str = "huey", **kwargs: Any) -> None:
         if kwargs:

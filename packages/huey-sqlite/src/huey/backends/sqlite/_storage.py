@@ -1,5 +1,9 @@
 """``SqliteStorage``: queue, schedule, results and counters in one SQLite file.
 
+SQLite cannot push, so waiters do not poll it: an idle ``dequeue`` and a blocking result read
+sleep on a wake channel (``_wakeup``) that writers on this machine signal, and re-check on a
+timer as well, for writers that do not signal (huey 3.5.4, another machine on a shared disk).
+
 The tables are those of huey 3.5.4, so a file moves between the two in either direction.
 Every operation is one autocommit statement (``DELETE ... RETURNING`` for the destructive
 reads): a statement is atomic on its own, and no transaction ever has to upgrade a read lock
@@ -16,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from huey.backends.sqlite._wakeup import WakeChannel, channel_directory
 from huey.constants import EmptyData
 from huey.storage import BaseStorage
 from huey.utils import to_timestamp
@@ -41,6 +46,7 @@ class SqliteStorage(BaseStorage):
     """A queue in an SQLite database file; several queues (names) can share one file."""
 
     supports_priority = True
+    supports_blocking_dequeue = True
 
     def __init__(
         self,
@@ -51,6 +57,8 @@ class SqliteStorage(BaseStorage):
         journal_mode: str = "wal",
         timeout: float = 5,
         strict_fifo: bool = False,
+        blocking: bool = True,
+        read_timeout: float = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(name)
@@ -65,7 +73,11 @@ class SqliteStorage(BaseStorage):
         self.journal_mode = journal_mode.lower()
         self.timeout = timeout
         self.strict_fifo = strict_fifo
+        self.supports_blocking_dequeue = blocking
+        self.read_timeout = read_timeout
         self._connect_kwargs = kwargs
+        self._queue_wakeups = WakeChannel(channel_directory(self.filename, name, "queue"))
+        self._result_wakeups = WakeChannel(channel_directory(self.filename, name, "results"))
         self._local = threading.local()
         self._create_tables()
 
@@ -130,6 +142,8 @@ class SqliteStorage(BaseStorage):
             self._execute(statement.format(autoincrement=autoincrement))
 
     def close(self) -> bool:
+        self._queue_wakeups.close()
+        self._result_wakeups.close()
         conn = getattr(self._local, "conn", None)
         if conn is None or self._local.pid != os.getpid():
             return False
@@ -143,8 +157,23 @@ class SqliteStorage(BaseStorage):
             "insert into task (queue, data, priority) values (?, ?, ?)",
             (self.name, data, priority or 0.0),
         )
+        self._queue_wakeups.notify()
 
     def dequeue(self) -> bytes | None:
+        """The next message; when blocking, waits up to ``read_timeout`` for one."""
+        data = self._pop_task()
+        if data is not None or not self.supports_blocking_dequeue:
+            return data
+        self._queue_wakeups.arm()  # Before the re-check, so no enqueue goes unnoticed.
+        deadline = time.monotonic() + self.read_timeout
+        while (data := self._pop_task()) is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._queue_wakeups.wait(remaining)
+        return data
+
+    def _pop_task(self) -> bytes | None:
         row = self._fetchone(
             "delete from task where id = (select id from task where queue = ? "
             "order by priority desc, id limit 1) returning data",
@@ -199,6 +228,31 @@ class SqliteStorage(BaseStorage):
             "insert or replace into kv (queue, key, value) values (?, ?, ?)",
             (self.name, key, value),
         )
+        if is_result:
+            self._result_wakeups.notify()
+
+    def wait_result(
+        self,
+        key: str,
+        timeout: float | None = None,
+        backoff: float = 1.15,
+        max_delay: float = 1.0,
+    ) -> bool:
+        """Sleep until a result write wakes us, re-checking every ``max_delay`` at most."""
+        if self.has_data_for_key(key):
+            return True
+        self._result_wakeups.arm()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.01
+        while not self.has_data_for_key(key):
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                delay = min(delay, remaining)
+            if not self._result_wakeups.wait(delay):
+                delay = min(delay * backoff, max_delay)  # Not woken: poll less often.
+        return True
 
     def peek_data(self, key: str) -> Any:
         row = self._fetchone("select value from kv where queue = ? and key = ?", (self.name, key))

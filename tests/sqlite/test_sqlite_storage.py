@@ -1,0 +1,195 @@
+"""SqliteStorage's own parameters and wake-ups; the generic contract is in test_conformance."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from huey import SqliteHuey
+from huey.backends.sqlite._wakeup import WakeChannel, channel_directory
+from huey.storage import SqliteStorage
+
+
+def pragma(filename: str, name: str) -> object:
+    return sqlite3.connect(filename).execute(f"pragma {name}").fetchone()[0]
+
+
+def test_documented_paths_resolve_to_the_package() -> None:
+    import huey
+    import huey.storage
+
+    assert huey.SqliteHuey is SqliteHuey
+    assert huey.storage.SqliteStorage is SqliteStorage
+    assert SqliteHuey.storage_class is SqliteStorage
+    backend = next(b for b in huey.list_backends() if b.name == "sqlite")
+    assert backend.storage_class is SqliteStorage
+    assert backend.distribution == "huey-sqlite"
+
+
+def test_defaults_use_wal_and_huey_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    storage = SqliteStorage("q")
+    storage.enqueue(b"x")
+    assert (tmp_path / "huey.db").exists()
+    assert pragma(str(tmp_path / "huey.db"), "journal_mode") == "wal"
+
+
+def test_journal_mode_fsync_and_cache_are_applied(tmp_path: Path) -> None:
+    storage = SqliteStorage("q", filename=str(tmp_path / "a.db"), journal_mode="delete")
+    assert pragma(storage.filename, "journal_mode") == "delete"
+    durable = SqliteStorage("q", filename=str(tmp_path / "b.db"), fsync=True, cache_mb=16)
+    assert durable.conn.execute("pragma synchronous").fetchone()[0] == 2  # FULL
+    assert durable.conn.execute("pragma cache_size").fetchone()[0] == -16000
+    relaxed = SqliteStorage("q", filename=str(tmp_path / "c.db"))
+    assert relaxed.conn.execute("pragma synchronous").fetchone()[0] == 1  # NORMAL
+
+
+def test_invalid_journal_mode_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="journal_mode"):
+        SqliteStorage("q", filename=str(tmp_path / "a.db"), journal_mode="sideways")
+
+
+def test_extra_keyword_arguments_reach_sqlite3_connect(tmp_path: Path) -> None:
+    uri = f"file:{tmp_path / 'uri.db'}?mode=rwc"
+    storage = SqliteStorage("q", filename=uri, uri=True)
+    storage.put_data("k", b"v")
+    assert (tmp_path / "uri.db").exists()
+    with pytest.raises(TypeError, match="bogus"):
+        SqliteHuey("q", filename=str(tmp_path / "b.db"), bogus=1)
+
+
+def test_strict_fifo_never_reuses_row_ids(tmp_path: Path) -> None:
+    storage = SqliteStorage("q", filename=str(tmp_path / "fifo.db"), strict_fifo=True)
+    storage.enqueue(b"first")
+    storage.enqueue(b"second")
+    assert storage.dequeue() == b"first"
+    assert storage.dequeue() == b"second"
+    storage.enqueue(b"third")  # Without AUTOINCREMENT this would reuse an old row id.
+    row_ids = storage.conn.execute("select id from task").fetchall()
+    assert row_ids == [(3,)]
+    ddl = storage.conn.execute("select sql from sqlite_master where name = 'task'").fetchone()[0]
+    assert "autoincrement" in ddl
+
+
+def test_queues_share_one_file(tmp_path: Path) -> None:
+    filename = str(tmp_path / "shared.db")
+    emails = SqliteHuey("emails", filename=filename)
+    reports = SqliteHuey("reports", filename=filename)
+
+    @emails.task()
+    def send(to: str) -> str:
+        return f"sent to {to}"
+
+    @reports.task()
+    def build(day: int) -> int:
+        return day
+
+    send("a@example.com")
+    build(3)
+    build(4)
+    assert (len(emails), len(reports)) == (1, 2)
+    emails.put("k", "emails' value")
+    assert reports.get("k") is None
+    assert emails.get("k") == "emails' value"
+
+
+def _dequeue_in_child(filename: str) -> None:
+    storage = SqliteStorage("q", filename=filename, blocking=False)
+    storage.enqueue(b"from child")
+    assert storage.dequeue() == b"from child"
+
+
+def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
+    filename = str(tmp_path / "fork.db")
+    storage = SqliteStorage("q", filename=filename, blocking=False)
+    parent_conn = storage.conn
+    context = multiprocessing.get_context("fork")
+    child = context.Process(target=_dequeue_in_child, args=(filename,))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    assert storage.conn is parent_conn
+
+
+def test_non_blocking_dequeue_returns_none_at_once(tmp_path: Path) -> None:
+    storage = SqliteStorage("q", filename=str(tmp_path / "nb.db"), blocking=False)
+    assert storage.supports_blocking_dequeue is False
+    assert storage.dequeue() is None
+
+
+def test_blocking_dequeue_is_woken_by_an_enqueue_in_another_process(tmp_path: Path) -> None:
+    """The waiter's read timeout is a minute: returning the message at all means it was woken."""
+    filename = str(tmp_path / "wake.db")
+    storage = SqliteStorage("q", filename=filename, read_timeout=60)
+    producer = textwrap.dedent(
+        f"""
+        import time
+        from huey.storage import SqliteStorage
+        time.sleep(0.5)
+        SqliteStorage("q", filename={filename!r}).enqueue(b"wake up")
+        """
+    )
+    started = time.monotonic()
+    child = subprocess.Popen([sys.executable, "-c", producer])
+    try:
+        assert storage.dequeue() == b"wake up"
+        assert time.monotonic() - started < 30, "dequeue waited out its timeout: not woken"
+    finally:
+        child.wait(30)
+
+
+def test_blocking_result_read_is_woken_by_the_result_write(tmp_path: Path) -> None:
+    filename = str(tmp_path / "result.db")
+    storage = SqliteStorage("q", filename=filename)
+    writer = textwrap.dedent(
+        f"""
+        import time
+        from huey.storage import SqliteStorage
+        time.sleep(0.5)
+        SqliteStorage("q", filename={filename!r}).put_data("task-1", b"42", is_result=True)
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", writer])
+    try:
+        # max_delay of a minute: only a wake-up can end the wait before the timeout.
+        assert storage.wait_result("task-1", timeout=60, max_delay=60) is True
+        assert storage.peek_data("task-1") == b"42"
+    finally:
+        child.wait(30)
+
+
+def test_wait_result_times_out_without_a_write(tmp_path: Path) -> None:
+    storage = SqliteStorage("q", filename=str(tmp_path / "t.db"))
+    assert storage.wait_result("missing", timeout=0.2) is False
+
+
+def test_notify_removes_sockets_nobody_listens_on(tmp_path: Path) -> None:
+    directory = str(tmp_path / "channel")
+    channel = WakeChannel(directory)
+    stale = os.path.join(directory, "stale.sock")
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    dead.bind(stale)
+    dead.close()  # The file stays behind, as after a crash.
+    channel.arm()
+    channel.notify()
+    assert not os.path.exists(stale)
+    assert channel.wait(5) is True  # The live listener got its wake-up.
+    channel.close()
+    assert os.listdir(directory) == []
+
+
+def test_channel_directories_are_per_file_and_queue(tmp_path: Path) -> None:
+    a = channel_directory(str(tmp_path / "a.db"), "q", "queue")
+    assert a != channel_directory(str(tmp_path / "b.db"), "q", "queue")
+    assert a != channel_directory(str(tmp_path / "a.db"), "other", "queue")
+    assert a != channel_directory(str(tmp_path / "a.db"), "q", "results")
+    assert len(os.path.join(a, "0123456789abcdef.sock")) < 100  # AF_UNIX path limit
