@@ -1,0 +1,109 @@
+"""The worker-pool plugin contract, the settings every pool receives, and pool discovery."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from importlib import metadata
+from typing import TYPE_CHECKING, ClassVar
+
+from huey.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from huey.api import Huey
+
+ENTRY_POINT_GROUP = "huey.workers"
+
+# How long a pool waits, after interrupting its workers, before it ends them by force.
+INTERRUPT_GRACE = 3.0
+
+
+class WorkerInterrupted(BaseException):
+    """Raised inside a task body to interrupt it (consumer stopping with SIGTERM).
+
+    A BaseException, so neither ``Huey.execute`` nor a task's ``except Exception`` swallows it:
+    the task stays in the in-flight set and ``notify_interrupted_tasks()`` reports it.
+    """
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What a pool needs to know to run its workers."""
+
+    workers: int = 1
+    initial_delay: float = 0.1
+    backoff: float = 1.15
+    max_delay: float = 10.0
+
+
+class WorkerPool(abc.ABC):
+    """A set of ``settings.workers`` workers of one kind taking tasks from one Huey.
+
+    Every method is called by the consumer's supervisor from a single thread, never
+    concurrently. See the ``huey._workers`` docstring for the contract.
+    """
+
+    worker_type: ClassVar[str] = ""
+    # False when workers run in other processes (they see a copy of in-memory state).
+    shares_memory: ClassVar[bool] = True
+
+    def __init__(self, huey: Huey, settings: WorkerSettings) -> None:
+        self.huey = huey
+        self.settings = settings
+
+    @classmethod
+    def setup_process(cls) -> None:
+        """Prepare the interpreter; ``huey_consumer`` calls it before importing the application."""
+        return None
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Start the workers and return at once."""
+
+    @abc.abstractmethod
+    def alive(self) -> int:
+        """How many workers are running."""
+
+    @abc.abstractmethod
+    def check_health(self) -> int:
+        """Replace workers that died; the number replaced. Never called once stopping."""
+
+    @abc.abstractmethod
+    def request_stop(self) -> None:
+        """Take no new task; running tasks finish. Returns at once."""
+
+    @abc.abstractmethod
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds for every worker to end; True when all have."""
+
+    @abc.abstractmethod
+    def interrupt(self, grace: float = INTERRUPT_GRACE) -> None:
+        """Interrupt running tasks now and end the workers.
+
+        ``SIGNAL_INTERRUPTED`` is sent for each interrupted task in the process where it ran.
+        Workers still running after ``grace`` seconds are ended by force.
+        """
+
+    def describe(self) -> str:
+        return f"{self.settings.workers} x {self.worker_type}"
+
+
+def worker_types() -> list[str]:
+    """Names of the installed worker types."""
+    return sorted({ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def load_worker_type(name: str | type[WorkerPool]) -> type[WorkerPool]:
+    """The pool class registered as ``name`` in the ``huey.workers`` entry-point group."""
+    if isinstance(name, type):
+        if not issubclass(name, WorkerPool):
+            raise ConfigurationError(f"{name!r} is not a WorkerPool subclass")
+        return name
+    found = [ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+    if not found:
+        known = ", ".join(worker_types()) or "none"
+        raise ConfigurationError(f"unknown worker type {name!r} (installed: {known})")
+    pool_class = found[0].load()
+    if not (isinstance(pool_class, type) and issubclass(pool_class, WorkerPool)):
+        raise ConfigurationError(f"worker type {name!r} does not name a WorkerPool subclass")
+    return pool_class

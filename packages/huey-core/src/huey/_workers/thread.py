@@ -1,0 +1,86 @@
+"""Thread workers: one daemon thread per worker in the consumer's process.
+
+Timeouts are cooperative (``task.check_timeout()``): Python cannot stop a thread from outside.
+An interrupt raises ``WorkerInterrupted`` inside the threads running a task body (at their next
+Python instruction); tasks still running after the grace period are reported interrupted from
+the consumer, which shares their memory.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from huey._workers.base import INTERRUPT_GRACE, WorkerInterrupted, WorkerPool, WorkerSettings
+from huey._workers.loop import Worker
+
+if TYPE_CHECKING:
+    from huey.api import Huey
+
+logger = logging.getLogger("huey.consumer.pool")
+
+
+def raise_in_thread(thread: threading.Thread, exc_type: type[BaseException]) -> bool:
+    """Schedule ``exc_type`` to be raised in ``thread`` at its next Python instruction."""
+    if thread.ident is None:
+        return False
+    count = ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread.ident), ctypes.py_object(exc_type)
+    )
+    return bool(count == 1)
+
+
+class ThreadPool(WorkerPool):
+    worker_type = "thread"
+
+    def __init__(self, huey: Huey, settings: WorkerSettings) -> None:
+        super().__init__(huey, settings)
+        self._stop = threading.Event()
+        self._slots: list[tuple[Worker, threading.Thread]] = []
+        self._started = 0
+
+    def _spawn(self) -> tuple[Worker, threading.Thread]:
+        self._started += 1
+        name = f"Worker-{self._started}"
+        worker = Worker(self.huey, self.settings, self._stop, name=name)
+        thread = threading.Thread(target=worker.run, name=name, daemon=True)
+        thread.start()
+        return worker, thread
+
+    def start(self) -> None:
+        self._slots = [self._spawn() for _ in range(self.settings.workers)]
+
+    def alive(self) -> int:
+        return sum(thread.is_alive() for _, thread in self._slots)
+
+    def check_health(self) -> int:
+        replaced = 0
+        for index, (worker, thread) in enumerate(self._slots):
+            if not thread.is_alive() and not self._stop.is_set():
+                logger.warning("%s died, starting a new worker", worker.name)
+                self._slots[index] = self._spawn()
+                replaced += 1
+        return replaced
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for _, thread in self._slots:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return self.alive() == 0
+
+    def interrupt(self, grace: float = INTERRUPT_GRACE) -> None:
+        self._stop.set()
+        for worker, thread in self._slots:
+            if worker.in_body and thread.is_alive():
+                raise_in_thread(thread, WorkerInterrupted)
+        if not self.join(grace):
+            # Stuck in a blocking call: the threads are abandoned (daemons), their tasks
+            # reported from here.
+            logger.warning("%d worker thread(s) did not stop; abandoning them", self.alive())
+            self.huey.notify_interrupted_tasks()

@@ -1,0 +1,302 @@
+"""The consumer's options: ``ConsumerConfig`` (values, validation, logging) and the
+command-line parser shared by ``huey_consumer`` and framework integrations.
+
+A framework command (Django's ``run_huey``) reuses both::
+
+    handler = OptionParserHandler()
+    handler.add_arguments(parser, rename={"verbose": ("-V", "--huey-verbose")})
+    ...
+    config = handler.config_from_namespace(options, defaults=settings_consumer_dict)
+    config.validate()
+    config.setup_logger()
+    huey.create_consumer(**config.values).run()
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import logging.handlers
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from huey.exceptions import ConfigurationError
+
+LOG_FORMAT = "[%(asctime)s] %(levelname)s:%(name)s:%(process)d:%(threadName)s:%(message)s"
+
+# ConsumerConfig fields that configure logging rather than the Consumer.
+_LOGGING_FIELDS = frozenset({"logfile", "verbose"})
+
+
+def lock_names(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Lock names from ``"a,b"`` or an iterable of names."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = value.split(",")
+    return tuple(name.strip() for name in value if name.strip())
+
+
+@dataclass
+class ConsumerConfig:
+    """Every consumer option with its default; ``values`` are ``create_consumer()`` kwargs."""
+
+    workers: int = 1
+    worker_type: str = "thread"
+    initial_delay: float = 0.1
+    backoff: float = 1.15
+    max_delay: float = 10.0
+    periodic: bool = True
+    check_worker_health: bool = True
+    health_check_interval: float = 1.0
+    scheduler_interval: float = 1.0
+    utc: bool | None = None  # None: the Huey instance's own ``utc``.
+    flush_locks: bool = False
+    extra_locks: tuple[str, ...] = field(default_factory=tuple)
+    shutdown_timeout: float | None = None  # None: a graceful stop waits for running tasks.
+    logfile: str | None = None
+    verbose: bool | None = None  # True: DEBUG; False: errors only (quiet); None: INFO.
+
+    def __post_init__(self) -> None:
+        self.extra_locks = lock_names(self.extra_locks)
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    def validate(self) -> None:
+        """Raise ConfigurationError (one line, naming the option) for an unusable value."""
+        from huey._workers import worker_types
+
+        def check(ok: bool, option: str, rule: str, value: Any) -> None:
+            if not ok:
+                raise ConfigurationError(f"{option} {rule}, got {value!r}")
+
+        check(
+            _is_int(self.workers) and self.workers >= 1,
+            "-w/--workers",
+            "must be an integer >= 1",
+            self.workers,
+        )
+        check(
+            _is_number(self.initial_delay) and self.initial_delay > 0,
+            "-d/--delay",
+            "must be > 0",
+            self.initial_delay,
+        )
+        check(
+            _is_number(self.backoff) and self.backoff > 1,
+            "-b/--backoff",
+            "must be greater than 1",
+            self.backoff,
+        )
+        check(
+            _is_number(self.max_delay) and self.max_delay >= self.initial_delay,
+            "-m/--max-delay",
+            f"must be >= the initial delay ({self.initial_delay})",
+            self.max_delay,
+        )
+        check(
+            _is_number(self.scheduler_interval) and 0 < self.scheduler_interval <= 60,
+            "-s/--scheduler-interval",
+            "must be > 0 and <= 60 seconds",
+            self.scheduler_interval,
+        )
+        check(
+            _is_number(self.health_check_interval) and self.health_check_interval > 0,
+            "-c/--health-check-interval",
+            "must be > 0",
+            self.health_check_interval,
+        )
+        check(
+            self.shutdown_timeout is None
+            or (_is_number(self.shutdown_timeout) and self.shutdown_timeout >= 0),
+            "-t/--shutdown-timeout",
+            "must be >= 0",
+            self.shutdown_timeout,
+        )
+        if isinstance(self.worker_type, str):
+            installed = worker_types()
+            check(
+                self.worker_type in installed,
+                "-k/--worker-type",
+                f"must be one of the installed worker types ({', '.join(installed)})",
+                self.worker_type,
+            )
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """Keyword arguments for ``Huey.create_consumer()`` / ``Consumer``."""
+        return {
+            name: getattr(self, name) for name in self.option_names() if name not in _LOGGING_FIELDS
+        }
+
+    @property
+    def loglevel(self) -> int:
+        if self.verbose is None:
+            return logging.INFO
+        return logging.DEBUG if self.verbose else logging.ERROR
+
+    def setup_logger(self, logger: logging.Logger | None = None) -> None:
+        """Send huey's log (the ``huey`` logger and below) to ``logfile`` or stderr."""
+        logger = logger or logging.getLogger("huey")
+        logger.setLevel(self.loglevel)
+        for handler in [h for h in logger.handlers if getattr(h, "_huey_consumer", False)]:
+            logger.removeHandler(handler)
+            handler.close()
+        new: logging.Handler
+        if self.logfile:
+            new = logging.handlers.WatchedFileHandler(self.logfile)  # Survives logrotate.
+        else:
+            new = logging.StreamHandler(sys.stderr)
+        new.setFormatter(logging.Formatter(LOG_FORMAT))
+        setattr(new, "_huey_consumer", True)  # noqa: B010 - marks the handler we own
+        logger.addHandler(new)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class ConsumerOption:
+    """One command-line option: ``parser.add_argument(*flags, **kwargs)``."""
+
+    flags: tuple[str, ...]
+    kwargs: dict[str, Any]
+
+    @property
+    def dest(self) -> str:
+        return str(self.kwargs["dest"])
+
+
+def _option(*flags: str, **kwargs: Any) -> ConsumerOption:
+    kwargs.setdefault("default", None)  # None means "not given": defaults live in ConsumerConfig.
+    return ConsumerOption(flags, kwargs)
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+class OptionParserHandler:
+    """The consumer's command-line options, for ``huey_consumer`` and framework commands."""
+
+    def get_options(self) -> list[ConsumerOption]:
+        from huey._workers import worker_types
+
+        d = ConsumerConfig()
+        return [
+            _option("-l", "--logfile", dest="logfile", metavar="PATH",
+                    help="append the log to PATH (reopened after rotation) instead of stderr"),
+            _option("-v", "--verbose", dest="verbose", action="store_const", const=True,
+                    help="log at DEBUG level"),
+            _option("-q", "--quiet", dest="verbose", action="store_const", const=False,
+                    help="log only errors and their tracebacks"),
+            _option("-w", "--workers", dest="workers", type=int, metavar="N",
+                    help=f"number of workers (default {d.workers})"),
+            _option("-k", "--worker-type", dest="worker_type", metavar="TYPE",
+                    help=f"worker type: {', '.join(worker_types())} (default {d.worker_type})"),
+            _option("-n", "--no-periodic", dest="periodic", action="store_const", const=False,
+                    help="do not enqueue periodic tasks from this consumer"),
+            _option("-d", "--delay", dest="initial_delay", type=float, metavar="SECONDS",
+                    help="first polling interval when the queue is empty, for storages that "
+                    f"cannot block (default {d.initial_delay})"),
+            _option("-m", "--max-delay", dest="max_delay", type=float, metavar="SECONDS",
+                    help=f"longest polling interval (default {d.max_delay})"),
+            _option("-b", "--backoff", dest="backoff", type=float, metavar="FACTOR",
+                    help="multiply the polling interval by FACTOR (> 1) after each empty poll; "
+                    f"a task resets it (default {d.backoff})"),
+            _option("-c", "--health-check-interval", dest="health_check_interval", type=float,
+                    metavar="SECONDS",
+                    help="how often to check workers and restart dead ones "
+                    f"(default {d.health_check_interval})"),
+            _option("-C", "--disable-health-check", dest="check_worker_health",
+                    action="store_const", const=False, help="do not restart dead workers"),
+            _option("-s", "--scheduler-interval", dest="scheduler_interval", type=float,
+                    metavar="SECONDS",
+                    help="how often to move due scheduled tasks to the queue, at most 60 "
+                    f"(default {d.scheduler_interval})"),
+            _option("-u", "--utc", dest="utc", action="store_const", const=True,
+                    help="run crontabs of periodic tasks on UTC (the default, unless the Huey "
+                    "instance has utc=False)"),
+            _option("-o", "--localtime", dest="utc", action="store_const", const=False,
+                    help="run crontabs of periodic tasks on local time"),
+            _option("-f", "--flush-locks", dest="flush_locks", action="store_const", const=True,
+                    help="at startup, clear task locks declared with @huey.lock_task() (left "
+                    "behind by a consumer that was killed)"),
+            _option("-L", "--extra-locks", dest="extra_locks", metavar="NAMES",
+                    help="comma-separated names of more locks to clear at startup (implies -f)"),
+            _option("-t", "--shutdown-timeout", dest="shutdown_timeout", type=float,
+                    metavar="SECONDS",
+                    help="on SIGINT, wait at most SECONDS for running tasks, then interrupt them "
+                    "(default: wait until they finish)"),
+        ]  # fmt: skip
+
+    def add_arguments(
+        self,
+        parser: argparse.ArgumentParser,
+        rename: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        """Add every consumer option to ``parser``; ``rename`` maps a long flag's name (e.g.
+        ``"verbose"``) to replacement flags, for frameworks whose own options clash."""
+        rename = rename or {}
+        for option in self.get_options():
+            long_name = option.flags[-1].lstrip("-")
+            flags = tuple(rename.get(long_name, option.flags))
+            parser.add_argument(*flags, **option.kwargs)
+
+    def get_option_parser(self) -> argparse.ArgumentParser:
+        parser = OneLineErrorParser(
+            prog="huey_consumer",
+            description="Run a consumer for a Huey instance: workers execute its tasks, a "
+            "scheduler enqueues scheduled and periodic ones. SIGINT stops gracefully (a second "
+            "SIGINT forces), SIGTERM interrupts running tasks, SIGHUP restarts the workers.",
+        )
+        parser.add_argument(
+            "import_path",
+            metavar="path.to.huey_instance",
+            help="dotted path of the Huey instance, e.g. myapp.tasks.huey (the current "
+            "directory is importable)",
+        )
+        self.add_arguments(parser)
+        return parser
+
+    def config_from_namespace(
+        self,
+        namespace: argparse.Namespace | Mapping[str, Any],
+        defaults: Mapping[str, Any] | None = None,
+    ) -> ConsumerConfig:
+        """A ConsumerConfig from parsed options; options not given fall back to ``defaults``
+        (e.g. settings), then to ConsumerConfig's own defaults."""
+        given = vars(namespace) if isinstance(namespace, argparse.Namespace) else dict(namespace)
+        values: dict[str, Any] = dict(defaults or {})
+        names = set(ConsumerConfig.option_names())
+        values.update({k: v for k, v in given.items() if k in names and v is not None})
+        if values.get("extra_locks"):
+            values["flush_locks"] = True  # Naming locks to flush asks for flushing.
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ConfigurationError(f"unknown consumer options: {', '.join(unknown)}")
+        return ConsumerConfig(**values)
+
+    def parse_args(self, argv: Sequence[str] | None = None) -> tuple[str, ConsumerConfig]:
+        """Parse ``huey_consumer``'s arguments; invalid ones exit with status 2."""
+        parser = self.get_option_parser()
+        namespace = parser.parse_args(argv)
+        try:
+            config = self.config_from_namespace(namespace)
+            config.validate()
+        except ConfigurationError as exc:
+            parser.error(str(exc))
+        return namespace.import_path, config

@@ -1,0 +1,1 @@
+"""Applications the consumer tests run ``huey_consumer`` against (cwd: tests/consumer)."""

@@ -1,0 +1,141 @@
+"""Helpers for the consumer tests: polling with a deadline, and real ``huey_consumer`` runs.
+
+A uniquely named module (not ``conftest``), so test modules import it unambiguously.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+HERE = Path(__file__).parent
+if str(HERE) not in sys.path:  # For ``import apps.basic`` in the test process.
+    sys.path.insert(0, str(HERE))
+
+from apps.basic import read_events  # noqa: E402
+
+T = TypeVar("T")
+
+# The console script installed next to the interpreter running the tests.
+CONSUMER_SCRIPT = Path(sys.executable).parent / "huey_consumer"
+# Options that keep test runs quick: fast polling, scheduler and health checks.
+FAST = ["-d", "0.01", "-m", "0.1", "-s", "0.1", "-c", "0.2"]
+
+
+def wait_for(
+    predicate: Callable[[], T], timeout: float = 15.0, interval: float = 0.02, what: str = ""
+) -> T:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+def events_of(directory: str | Path, kind: str) -> list[list[str]]:
+    return [event[1:] for event in read_events(directory) if event[0] == kind]
+
+
+class ConsumerRun:
+    """A ``huey_consumer apps.basic.huey`` subprocess on ``directory``'s FileHuey."""
+
+    def __init__(self, directory: Path, args: list[str], entry: list[str] | None = None) -> None:
+        self.directory = directory
+        self.log_path = directory / "consumer.log"
+        env = {**os.environ, "HUEY_TEST_DIR": str(directory), "PYTHONUNBUFFERED": "1"}
+        env.pop("PYTHONPATH", None)  # The consumer must find the app through its cwd.
+        command = entry or [str(CONSUMER_SCRIPT)]
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in wait()
+        self.process = subprocess.Popen(
+            [*command, "apps.basic.huey", *args],
+            cwd=HERE,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def events(self, kind: str) -> list[list[str]]:
+        return events_of(self.directory, kind)
+
+    def events_all(self) -> list[list[str]]:
+        return read_events(self.directory)
+
+    def wait_started(self, workers: int = 1, timeout: float = 20.0) -> None:
+        """Until the banner is logged and every worker ran its startup hook."""
+
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                pytest.fail(f"consumer exited early ({self.process.returncode}):\n{self.log()}")
+            return "huey consumer started" in self.log() and len(self.events("startup")) >= workers
+
+        wait_for(ready, timeout, what=f"consumer start with {workers} workers")
+
+    def send(self, sig: int) -> None:
+        self.process.send_signal(sig)
+
+    def wait(self, timeout: float = 20.0) -> int:
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"consumer still running after {timeout}s:\n{self.log()}")
+        finally:
+            self._log.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+        self._log.close()
+
+
+def run_cli(
+    *args: str, cwd: Path = HERE, timeout: float = 30.0
+) -> subprocess.CompletedProcess[str]:
+    """Run ``huey_consumer`` to completion (argument errors, --help)."""
+    env = {**os.environ}
+    env.pop("HUEY_TEST_DIR", None)
+    return subprocess.run(
+        [str(CONSUMER_SCRIPT), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+# -- embedded consumers (create_consumer().start()) -----------------------------------------------
+FAST_OPTIONS: dict[str, Any] = {
+    "initial_delay": 0.01,
+    "max_delay": 0.1,
+    "scheduler_interval": 0.1,
+    "health_check_interval": 0.1,
+}
+
+
+def sleeper(worker_type: str) -> Callable[[float], object]:
+    """What tasks sleep with: embedded greenlets are not monkey-patched, so gevent.sleep."""
+    if worker_type == "greenlet":
+        import gevent
+
+        return gevent.sleep  # type: ignore[no-any-return]
+    return time.sleep

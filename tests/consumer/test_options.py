@@ -1,0 +1,216 @@
+"""Consumer options: ConsumerConfig, OptionParserHandler, and the command's argument errors."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import pytest
+from consumer_support import HERE, run_cli
+
+from huey import MemoryHuey
+from huey.consumer_options import ConsumerConfig, OptionParserHandler
+from huey.exceptions import ConfigurationError
+
+ALL_FLAGS = [
+    ("-l", "--logfile"),
+    ("-v", "--verbose"),
+    ("-q", "--quiet"),
+    ("-w", "--workers"),
+    ("-k", "--worker-type"),
+    ("-n", "--no-periodic"),
+    ("-d", "--delay"),
+    ("-m", "--max-delay"),
+    ("-b", "--backoff"),
+    ("-c", "--health-check-interval"),
+    ("-C", "--disable-health-check"),
+    ("-s", "--scheduler-interval"),
+    ("-u", "--utc"),
+    ("-o", "--localtime"),
+    ("-f", "--flush-locks"),
+    ("-L", "--extra-locks"),
+    ("-t", "--shutdown-timeout"),
+]
+
+
+def parse(*argv: str) -> ConsumerConfig:
+    return OptionParserHandler().parse_args(["app.huey", *argv])[1]
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    config = parse()
+    assert config.values == {
+        "workers": 1,
+        "worker_type": "thread",
+        "initial_delay": 0.1,
+        "backoff": 1.15,
+        "max_delay": 10.0,
+        "periodic": True,
+        "check_worker_health": True,
+        "health_check_interval": 1.0,
+        "scheduler_interval": 1.0,
+        "utc": None,
+        "flush_locks": False,
+        "extra_locks": (),
+        "shutdown_timeout": None,
+    }
+    assert config.loglevel == logging.INFO
+
+
+def test_every_option_parses_into_consumer_kwargs() -> None:
+    config = parse(
+        *("-w", "8", "-k", "process", "-n", "-d", "0.5", "-m", "2", "-b", "1.05"),
+        *("-c", "3", "-C", "-s", "30", "-o", "-L", "a, b", "-t", "7", "-l", "x.log", "-v"),
+    )
+    assert config.values == {
+        "workers": 8,
+        "worker_type": "process",
+        "initial_delay": 0.5,
+        "backoff": 1.05,
+        "max_delay": 2.0,
+        "periodic": False,
+        "check_worker_health": False,
+        "health_check_interval": 3.0,
+        "scheduler_interval": 30.0,
+        "utc": False,
+        "flush_locks": True,  # -L implies -f
+        "extra_locks": ("a", "b"),
+        "shutdown_timeout": 7.0,
+    }
+    assert config.logfile == "x.log"
+    assert config.loglevel == logging.DEBUG
+    assert parse("-q").loglevel == logging.ERROR
+    assert parse("-u").utc is True
+    assert parse("-f").flush_locks is True
+
+
+def test_values_create_a_consumer() -> None:
+    huey = MemoryHuey("options")
+    consumer = huey.create_consumer(**parse("-w", "3", "-k", "greenlet", "-n").values)
+    assert consumer.settings.workers == 3
+    assert consumer.pool_class.worker_type == "greenlet"
+    assert consumer.scheduler.periodic is False
+
+
+def test_a_framework_command_reuses_the_options_with_renames_and_settings() -> None:
+    # What the Django management command does: its own parser, -v renamed, settings as
+    # defaults that the command line overrides.
+    parser = argparse.ArgumentParser(prog="manage.py run_huey")
+    parser.add_argument("-v", "--verbosity", type=int, default=1)
+    handler = OptionParserHandler()
+    handler.add_arguments(parser, rename={"verbose": ("-V", "--huey-verbose")})
+    assert {o.dest for o in handler.get_options()} <= set(ConsumerConfig.option_names())
+    namespace = parser.parse_args(["-v", "2", "-V", "-w", "4"])
+    config = handler.config_from_namespace(
+        namespace, defaults={"workers": 2, "worker_type": "greenlet", "periodic": False}
+    )
+    assert (config.workers, config.worker_type, config.periodic) == (4, "greenlet", False)
+    assert config.verbose is True
+    with pytest.raises(ConfigurationError, match="unknown consumer options: blocking"):
+        handler.config_from_namespace({}, defaults={"blocking": True})
+
+
+@pytest.mark.parametrize(
+    ("values", "flag"),
+    [
+        ({"workers": 0}, "-w/--workers"),
+        ({"backoff": 0.5}, "-b/--backoff"),
+        ({"backoff": 1}, "-b/--backoff"),
+        ({"initial_delay": 0}, "-d/--delay"),
+        ({"initial_delay": 1.0, "max_delay": 0.5}, "-m/--max-delay"),
+        ({"scheduler_interval": 0}, "-s/--scheduler-interval"),
+        ({"scheduler_interval": 61}, "-s/--scheduler-interval"),
+        ({"health_check_interval": 0}, "-c/--health-check-interval"),
+        ({"shutdown_timeout": -1}, "-t/--shutdown-timeout"),
+        ({"worker_type": "fiber"}, "-k/--worker-type"),
+    ],
+)
+def test_invalid_values_are_refused_naming_the_option(values: dict, flag: str) -> None:
+    with pytest.raises(ConfigurationError, match=flag):
+        ConsumerConfig(**values).validate()
+    with pytest.raises(ConfigurationError, match=flag):  # The same check guards the API.
+        MemoryHuey("invalid").create_consumer(**values)
+
+
+def test_setup_logger_writes_to_the_logfile_at_the_chosen_level(tmp_path: Path) -> None:
+    logfile = tmp_path / "huey.log"
+    logger = logging.getLogger("huey.test-setup-logger")
+    logger.propagate = False
+    ConsumerConfig(logfile=str(logfile), verbose=False).setup_logger(logger)
+    logger.info("not shown")
+    logger.error("shown")
+    ConsumerConfig(logfile=str(logfile)).setup_logger(logger)  # Replaces, not adds, a handler.
+    logger.info("info now")
+    assert len(logger.handlers) == 1
+    text = logfile.read_text()
+    assert "shown" in text and "not shown" not in text
+    assert text.count("info now") == 1
+    for handler in logger.handlers:
+        handler.close()
+
+
+# -- the command ---------------------------------------------------------------------------------
+def test_help_documents_every_option() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for short, long in ALL_FLAGS:
+        assert f"{short}" in result.stdout and long in result.stdout, long
+    assert "path.to.huey_instance" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["-w", "0"], "-w/--workers"),
+        (["-w", "two"], "-w/--workers"),
+        (["-b", "0.5"], "-b/--backoff"),
+        (["-k", "fiber"], "-k/--worker-type"),
+        (["-s", "0"], "-s/--scheduler-interval"),
+        (["-d", "-1"], "-d/--delay"),
+        (["--bogus"], "unrecognized arguments"),
+        ([], "path.to.huey_instance"),
+    ],
+)
+def test_invalid_arguments_give_one_line_and_status_2(args: list[str], expected: str) -> None:
+    result = run_cli(*args, *(["apps.basic.huey"] if args else []))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("huey_consumer: error:") and expected in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("no_such_package.huey", "No module named 'no_such_package'"),
+        ("apps.basic.missing", "has no attribute 'missing'"),
+        ("apps.basic.build", "not a Huey instance"),
+        ("huey", "not a dotted path"),
+    ],
+)
+def test_an_import_path_that_fails_reports_and_exits_non_zero(path: str, expected: str) -> None:
+    result = run_cli(path)
+    assert result.returncode == 1
+    assert expected in result.stderr
+
+
+def test_an_error_inside_the_application_is_shown_with_its_traceback(tmp_path: Path) -> None:
+    (tmp_path / "broken_app.py").write_text("import json\nraise RuntimeError('bad config')\n")
+    result = run_cli("broken_app.huey", cwd=tmp_path)  # The current directory is importable.
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "RuntimeError: bad config" in result.stderr
+
+
+def test_module_entry_point_runs_the_same_command() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "huey.bin.huey_consumer", "-w", "0", "apps.basic.huey"],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2 and "-w/--workers" in result.stderr
