@@ -67,6 +67,14 @@ def test_extra_keyword_arguments_reach_sqlite3_connect(tmp_path: Path) -> None:
         SqliteHuey("q", filename=str(tmp_path / "b.db"), bogus=1)
 
 
+def test_create_tables_false_leaves_the_schema_to_the_caller(tmp_path: Path) -> None:
+    storage = SqliteStorage("q", filename=str(tmp_path / "bare.db"), create_tables=False)
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        storage.enqueue(b"x")
+    SqliteStorage("q", filename=storage.filename).enqueue(b"x")  # Creates them.
+    assert storage.dequeue() == b"x"
+
+
 def test_strict_fifo_never_reuses_row_ids(tmp_path: Path) -> None:
     storage = SqliteStorage("q", filename=str(tmp_path / "fifo.db"), strict_fifo=True)
     storage.enqueue(b"first")

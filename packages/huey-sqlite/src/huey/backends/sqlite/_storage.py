@@ -59,6 +59,7 @@ class SqliteStorage(BaseStorage):
         strict_fifo: bool = False,
         blocking: bool = True,
         read_timeout: float = 1,
+        create_tables: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(name)
@@ -79,7 +80,8 @@ class SqliteStorage(BaseStorage):
         self._queue_wakeups = WakeChannel(channel_directory(self.filename, name, "queue"))
         self._result_wakeups = WakeChannel(channel_directory(self.filename, name, "results"))
         self._local = threading.local()
-        self._create_tables()
+        if create_tables:
+            self._create_tables()
 
     # -- connections ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
