@@ -14,6 +14,7 @@ import pytest
 from apps.basic import build, read_events
 from consumer_support import events_of, sleeper, wait_for
 
+from huey.api import TaskLock
 from huey.exceptions import TaskException
 
 WORKER_TYPES = ["thread", "greenlet", "process"]
@@ -165,8 +166,9 @@ def test_a_task_over_its_timeout_fails_with_task_timeout(
 
 def test_locks_are_flushed_at_startup_when_asked(tmp_path: Path, start_consumer: Any) -> None:
     app = build(tmp_path)
-    for name in ("declared-lock", "extra-one"):
-        app.huey.lock_task(name).acquire()
+    app.huey.lock_task("declared-lock").acquire()
+    # Taken as another process would: lock_task() here would register it with this instance.
+    TaskLock(app.huey, "extra-one").acquire()
     start_consumer(app.huey, flush_locks=True)  # -f: the locks declared with @lock_task.
     assert not app.huey.is_locked("declared-lock")
     assert app.huey.is_locked("extra-one")

@@ -8,12 +8,14 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from huey._task import Task, TaskWrapper, _as_task
+from huey.exceptions import SerializationError
+from huey.utils import Error
 
 if TYPE_CHECKING:
     from huey.api import Huey
 
 
-class group:  # noqa: N801 - documented lowercase name
+class group:
     """Tasks to run in parallel; enqueueing it returns a ``ResultGroup``."""
 
     def __init__(self, tasks: Iterable[Task | chord]) -> None:
@@ -35,11 +37,16 @@ class group:  # noqa: N801 - documented lowercase name
         return len(self.tasks)
 
 
-class chord:  # noqa: N801 - documented lowercase name
-    """Members run in parallel; then ``callback`` gets their results, in member order, as a list."""
+class chord:
+    """Members run in parallel, then ``callback`` gets their results as a list, in member order."""
 
     def __init__(self, tasks: Iterable[Task | chord], callback: TaskWrapper | Task) -> None:
         self.tasks = list(tasks)
+        if not self.tasks:  # Nothing would ever complete it.
+            raise ValueError("a chord needs at least one member")
+        for member in self.tasks:
+            if not isinstance(member, Task | chord):
+                raise TypeError(f"chord members are tasks or chords, not {member!r}")
         self.callback = callback.s() if isinstance(callback, TaskWrapper) else callback
         if not isinstance(self.callback, Task):
             raise TypeError(f"a chord callback must be a task function or a Task: {callback!r}")
@@ -75,22 +82,30 @@ def new_chord_id() -> str:
     return str(uuid.uuid4())
 
 
-# Keys of the chord bookkeeping in the result store: one value per member and one counter.
-def member_key(huey: Huey, chord_id: str, index: int) -> str:
-    return f"{huey.name}.chord.{chord_id}.{index}"
+# Keys of the chord bookkeeping, as huey 3.5.4 names them so that chords in flight survive a
+# switch between the two: one value per finished member and one counter of finished members.
+def member_key(chord_id: str, index: int) -> str:
+    return f"chord:{chord_id}:{index}"
 
 
-def counter_key(huey: Huey, chord_id: str) -> str:
-    return f"{huey.name}.chord.{chord_id}"
+def counter_key(chord_id: str) -> str:
+    return f"chord:{chord_id}"
 
 
 def record_member(huey: Huey, task: Task, value: Any) -> Task | None:
     """Store a finished member's value; the callback to enqueue when it was the last one."""
     chord_id, size, index, callback = task.chord_config  # type: ignore[misc]
-    huey.put(member_key(huey, chord_id, index), value)
-    if huey.storage.incr(counter_key(huey, chord_id)) < size:
+    try:
+        huey.put(member_key(chord_id, index), value)
+    except SerializationError:
+        # An exception that cannot be pickled still completes the chord, as its description.
+        huey.put(member_key(chord_id, index), Error({"error": repr(value), "task_id": task.id}))
+    if huey.storage.incr(counter_key(chord_id)) < size:
         return None
-    values = [huey.get(member_key(huey, chord_id, i)) for i in range(size)]
-    huey.storage.delete_counter(counter_key(huey, chord_id))
-    callback.args = (values, *callback.args)
-    return callback
+    values = [huey.get(member_key(chord_id, i)) for i in range(size)]
+    huey.storage.delete_counter(counter_key(chord_id))
+    # After the callback's own arguments, as a pipeline passes a parent's value and as huey
+    # 3.5.4 does: a chord finished by either gets the same call. With no arguments of its own,
+    # the list is the first argument, as the reference says.
+    callback.args = (*callback.args, values)
+    return callback  # type: ignore[no-any-return]

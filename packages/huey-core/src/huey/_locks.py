@@ -54,12 +54,9 @@ class TaskLock(_Guard):
         self.name = name
         self._key = f"{huey.name}.lock.{name}"
 
-    def __call__(self, fn: F) -> F:
-        self.huey._locks.add(self.name)  # Decorator locks are flushed by flush_locks().
-        return super().__call__(fn)
-
     def acquire(self) -> bool:
-        if not self.huey.storage.put_if_empty(self._key, b"1"):
+        # The value is a serialized "1", as huey 3.5.4 writes it: every stored value deserializes.
+        if not self.huey.put_if_empty(self._key, "1"):
             raise TaskLockedException(f"unable to acquire lock {self.name}")
         return True
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from huey.constants import EmptyData
 from huey.exceptions import ResultTimeout, TaskException
@@ -110,9 +110,12 @@ class Result:
 
 
 class ResultGroup:
-    """Results of several tasks: a pipeline, a group or ``TaskWrapper.map``."""
+    """Results of several tasks: a pipeline, a group or ``TaskWrapper.map``.
 
-    def __init__(self, results: list[Result]) -> None:
+    A group member that is itself a pipeline or a chord is held as its own handle.
+    """
+
+    def __init__(self, results: Iterable[Handle]) -> None:
         self._results = list(results)
 
     def get(self, *args: Any, **kwargs: Any) -> list[Any]:
@@ -138,14 +141,18 @@ class ResultGroup:
                 delay = 0.001
             pending = still_pending
 
+    def is_ready(self) -> bool:
+        return all(result.is_ready() for result in self._results)
+
     def reset(self) -> None:
         for result in self._results:
             result.reset()
 
     def __getitem__(self, idx: int) -> Any:
+        """The value at ``idx``, blocking until it is ready."""
         return self._results[idx].get(blocking=True)
 
-    def __iter__(self) -> Iterator[Result]:
+    def __iter__(self) -> Iterator[Handle]:
         return iter(self._results)
 
     def __len__(self) -> int:
@@ -173,8 +180,15 @@ class ChordResult:
 
     __call__ = get
 
+    def is_ready(self) -> bool:
+        return self.callback.is_ready()
+
     def reset(self) -> None:
         self.callback.reset()
 
     def __repr__(self) -> str:
         return f"<ChordResult: {len(self.results)} members, callback {self.callback.id}>"
+
+
+# What enqueueing returns: one task's result, a pipeline's or group's results, or a chord's.
+Handle: TypeAlias = "Result | ResultGroup | ChordResult"

@@ -28,6 +28,7 @@ class Task:
     default_priority: float | None = None
     default_expires: Any = None
     default_timeout: float | None = None
+    default_retry_backoff: float = 0
 
     def __init__(
         self,
@@ -60,7 +61,7 @@ class Task:
         self.on_complete = on_complete
         self.on_error = on_error
         self.chord_config = chord_config
-        self.retry_backoff = retry_backoff
+        self.retry_backoff = self.default_retry_backoff if retry_backoff is None else retry_backoff
         self._start_time: float | None = None
 
     def execute(self) -> Any:
@@ -95,8 +96,8 @@ class Task:
         return self
 
     def error(self, task: TaskWrapper | Task, *args: Any, **kwargs: Any) -> Task:
-        """Run ``task`` with the exception if the last task of this pipeline fails."""
-        self._tail().on_error = _as_task(task, args, kwargs)
+        """Run ``task`` with the exception whenever this task (not its children) fails."""
+        self.on_error = _as_task(task, args, kwargs)
         return self
 
     def _tail(self) -> Task:
@@ -116,8 +117,11 @@ class Task:
     # -- cooperative timeouts ------------------------------------------------------------------
     @property
     def time_remaining(self) -> float:
-        if not self.timeout or self._start_time is None:
+        """Seconds left before ``timeout``; the whole timeout before the task starts running."""
+        if not self.timeout:
             return float("inf")
+        if self._start_time is None:
+            return float(self.timeout)
         return self.timeout - (time.monotonic() - self._start_time)
 
     @property
@@ -132,7 +136,8 @@ class Task:
 class PeriodicTask(Task):
     """A task the consumer enqueues whenever ``validate_datetime(now)`` is true."""
 
-    def validate_datetime(self, timestamp: dt.datetime) -> bool:
+    @staticmethod
+    def validate_datetime(timestamp: dt.datetime) -> bool:
         return False
 
 
@@ -162,7 +167,8 @@ class TaskWrapper:
     ) -> None:
         self.huey = huey
         self.func = func
-        self.name = name or f"{func.__module__}.{func.__name__}"
+        # An explicit name is prefixed with the module too: messages name tasks as huey 3.5.4 does.
+        self.name = f"{func.__module__}.{name or func.__name__}"
         self.task_class = self._make_task_class(
             task_base or Task, retries, retry_delay, context, settings
         )
@@ -194,7 +200,7 @@ class TaskWrapper:
             attrs["default_retries"] = retries
         if retry_delay is not None:
             attrs["default_retry_delay"] = retry_delay
-        for option in ("priority", "expires", "timeout"):
+        for option in ("priority", "expires", "timeout", "retry_backoff"):
             if settings.get(option) is not None:
                 attrs[f"default_{option}"] = settings.pop(option)
             else:
@@ -223,7 +229,11 @@ class TaskWrapper:
         expires: Any = None,
         timeout: float | None = None,
         id: str | None = None,
+        retry_backoff: float | None = None,
     ) -> Result | ResultGroup | None:
+        """Enqueue a call to run at ``eta`` or after ``delay`` (one of them is required)."""
+        if eta is None and delay is None:
+            raise ValueError("schedule() needs eta= or delay=; call the task to run it now")
         task = self._create_task(
             tuple(args or ()),
             dict(kwargs or {}),
@@ -235,15 +245,16 @@ class TaskWrapper:
             expires=expires,
             timeout=timeout,
             id=id,
+            retry_backoff=retry_backoff,
         )
         return self.huey.enqueue(task)
 
-    def map(self, it: Iterable[Any]) -> ResultGroup:
+    def map(self, it: Iterable[Any]) -> ResultGroup | None:
         """Enqueue one call per item (a tuple of arguments, or a single argument)."""
         from huey._canvas import group
 
         calls = [item if isinstance(item, tuple) else (item,) for item in it]
-        return self.huey.enqueue(group([self.s(*call) for call in calls]))  # type: ignore[return-value]
+        return self.huey.enqueue(group([self.s(*call) for call in calls]))
 
     def _create_task(
         self,

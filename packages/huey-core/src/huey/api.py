@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import datetime as dt
+import importlib
 import logging
 import threading
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 from huey import _canvas
 from huey._canvas import chord, group
 from huey._crontab import crontab
 from huey._locks import RateLimit, TaskLock
 from huey._plugins import resolve_export
-from huey._result import ChordResult, Result, ResultGroup
+from huey._result import ChordResult, Handle, Result, ResultGroup
 from huey._storage_base import BaseStorage
 from huey._task import PeriodicTask, Task, TaskWrapper
 from huey.constants import EmptyData
@@ -48,7 +51,7 @@ from huey.signals import (
     Signal,
 )
 from huey.storage import BlackHoleStorage, FileStorage, MemoryStorage
-from huey.utils import Error, normalize_expires, normalize_time
+from huey.utils import SKIPPED, Error, normalize_expires, normalize_time
 from huey.utils import now as clock_now
 
 logger = logging.getLogger("huey")
@@ -57,7 +60,12 @@ Hook = Callable[..., Any]
 
 
 class Huey:
-    """A named task queue on one storage. Subclasses pick the storage (``MemoryHuey``, ...)."""
+    """A named task queue on one storage. Subclasses pick the storage (``MemoryHuey``, ...).
+
+    Keyword arguments that are not Huey options go to the storage, which refuses unknown ones.
+    ``store_intermediate_errors=False`` stores a failure only once no retry is left (huey 3.5.4
+    accepts it too); ``always_eager`` is the old spelling of ``immediate``.
+    """
 
     storage_class: ClassVar[type[BaseStorage] | None] = None
 
@@ -74,15 +82,17 @@ class Huey:
         immediate_use_memory: bool = True,
         always_eager: bool | None = None,
         storage_class: type[BaseStorage] | None = None,
+        store_intermediate_errors: bool = True,
         **storage_kwargs: Any,
     ) -> None:
-        if always_eager is not None:  # The huey 1.x spelling of immediate.
+        if always_eager is not None:
             immediate = always_eager
         self.name = name
         self.results = results
         self.store_none = store_none
         self.utc = utc
         self.immediate_use_memory = immediate_use_memory
+        self.store_intermediate_errors = store_intermediate_errors
         self.serializer = serializer or Serializer(compression=compression, use_zlib=use_zlib)
         self._storage_class = storage_class or self.storage_class
         if self._storage_class is None:
@@ -91,7 +101,10 @@ class Huey:
                 "or pass storage_class="
             )
         self.storage_kwargs = storage_kwargs
-        self.storage = self.create_storage()
+        try:
+            self.storage = self.create_storage()
+        except TypeError as exc:  # Most often an unknown keyword argument: say where it went.
+            raise TypeError(f"{type(self).__name__}(): {exc}") from exc
         self._immediate = False
         self._live_storage: BaseStorage | None = None
         self._registry = TaskRegistry()
@@ -109,9 +122,6 @@ class Huey:
         assert self._storage_class is not None
         return self._storage_class(self.name, **self.storage_kwargs)
 
-    def get_storage(self, **kwargs: Any) -> BaseStorage:
-        return self.create_storage()
-
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} on {type(self.storage).__name__}>"
 
@@ -126,6 +136,8 @@ class Huey:
         if value == self._immediate:
             return
         if self.immediate_use_memory:
+            # A fresh memory storage each time, so that tests never write to a live backend;
+            # the configured storage comes back when immediate mode is switched off.
             if value:
                 self._live_storage, self.storage = self.storage, MemoryStorage(self.name)
             elif self._live_storage is not None:
@@ -267,8 +279,8 @@ class Huey:
     def disconnect_signal(self, receiver: Hook, *signals: str) -> None:
         self._signal.disconnect(receiver, *signals)
 
-    def _emit(self, signal: str, task: Task, *args: Any, **kwargs: Any) -> None:
-        self._signal.send(signal, task, *args, **kwargs)
+    def _emit(self, signal: str, task: Task, *args: Any) -> None:
+        self._signal.send(signal, task, *args)
 
     def notify_interrupted_tasks(self) -> None:
         with self._in_flight_lock:
@@ -285,6 +297,7 @@ class Huey:
             raise SerializationError(f"cannot serialize task {task.name} {task.id}: {exc}") from exc
 
     def deserialize_task(self, data: bytes) -> Task:
+        """The task of a queued message; ``MessageError`` (with ``.data``) for anything else."""
         try:
             message = self.serializer.deserialize(data)
         except Exception as exc:
@@ -304,66 +317,100 @@ class Huey:
             raise SerializationError(f"cannot serialize value {value!r:.100}: {exc}") from exc
 
     # -- enqueueing ----------------------------------------------------------------------------
-    def enqueue(self, task: Task | group | chord) -> Result | ResultGroup | ChordResult | None:
-        if isinstance(task, chord):
-            return self._enqueue_chord(task)
-        if isinstance(task, group):
-            results = [self.enqueue(member) for member in task.tasks]
-            return ResultGroup(results) if self.results else None  # type: ignore[arg-type]
-        if not isinstance(task, Task):
-            raise TypeError(f"enqueue() takes a Task, group or chord, not {task!r}")
-        self._enqueue_task(task)
-        if not self.results:
-            return None
-        if task.on_complete is not None:
-            return ResultGroup([Result(self, t) for t in task.pipeline()])
-        return Result(self, task)
+    @overload
+    def enqueue(self, task: Task) -> Result | ResultGroup | None: ...
+    @overload
+    def enqueue(self, task: chord) -> ChordResult | None: ...
+    @overload
+    def enqueue(self, task: group) -> ResultGroup | None: ...
+    def enqueue(self, task: Task | group | chord) -> Handle | None:
+        """Enqueue a task (or pipeline), group or chord; returns its result handle.
 
-    def _enqueue_task(self, task: Task) -> None:
-        if task.expires is not None and task.expires_resolved is None:
+        Every message is serialized before any is written: an argument that cannot be
+        serialized raises ``SerializationError`` and nothing is enqueued.
+        """
+        plan: list[tuple[Task, bytes]] = []
+        handle = self._plan(task, plan)
+        for item, data in plan:
+            self._write(item, data)
+        return handle if self.results else None
+
+    def _plan(self, item: Task | group | chord, plan: list[tuple[Task, bytes]]) -> Handle:
+        if isinstance(item, chord):
+            return self._plan_chord(item, plan)
+        if isinstance(item, group):
+            return ResultGroup([self._plan(member, plan) for member in item.tasks])
+        if not isinstance(item, Task):
+            raise TypeError(f"enqueue() takes a Task, group or chord, not {item!r}")
+        plan.append((item, self._prepare(item)))
+        if item.on_complete is not None:
+            return ResultGroup([Result(self, t) for t in item.pipeline()])
+        return Result(self, item)
+
+    def _plan_chord(self, spec: chord, plan: list[tuple[Task, bytes]]) -> ChordResult:
+        chord_id = _canvas.new_chord_id()
+        size = len(spec.tasks)
+        for index, member in enumerate(spec.tasks):
+            _canvas.sync_point(member).chord_config = (chord_id, size, index, spec.callback)
+        members = [_sync_result(self._plan(member, plan)) for member in spec.tasks]
+        callback, *chained = spec.callback.pipeline()
+        handle = Result(self, callback)  # One handle: a value read through either is cached.
+        pipeline = ResultGroup([handle, *(Result(self, t) for t in chained)]) if chained else None
+        return ChordResult(ResultGroup(members), handle, pipeline)
+
+    def _prepare(self, task: Task) -> bytes:
+        """Resolve the expiry, check the priority and serialize: everything that can fail.
+
+        A relative expiry counts from each enqueue, a retry's included (as in huey 3.5.4).
+        """
+        if task.expires is not None:
             task.expires_resolved = normalize_expires(task.expires, self._now(), self.utc)
         self.storage.check_priority(task.priority)
-        data = self.serialize_task(task)  # Fails before anything is written.
+        return self.serialize_task(task)
+
+    def _write(self, task: Task, data: bytes) -> None:
         if self._immediate:
             self._emit(SIGNAL_ENQUEUED, task)
+            # The round trip through the serializer is the one a consumer would make.
             self.execute(self.deserialize_task(data))
             return
         self.storage.enqueue(data, task.priority)
         self._emit(SIGNAL_ENQUEUED, task)
 
-    def _enqueue_chord(self, spec: chord) -> ChordResult | None:
-        chord_id = _canvas.new_chord_id()
-        size = len(spec.tasks)
-        member_results = []
-        for index, member in enumerate(spec.tasks):
-            _canvas.sync_point(member).chord_config = (chord_id, size, index, spec.callback)
-            member_results.append(self.enqueue(member))
-        if not self.results:
-            return None
-        pipeline = spec.callback.pipeline()
-        return ChordResult(
-            ResultGroup([_sync_result(r) for r in member_results]),
-            Result(self, spec.callback),
-            ResultGroup([Result(self, t) for t in pipeline]) if len(pipeline) > 1 else None,
-        )
+    def _enqueue_task(self, task: Task) -> None:
+        self._write(task, self._prepare(task))
 
     # -- the consumer's side -------------------------------------------------------------------
     def _now(self) -> dt.datetime:
         return clock_now(self.utc)
 
     def dequeue(self) -> Task | None:
+        """The next queued task, None when the queue is empty; ``MessageError`` for bad data."""
         data = self.storage.dequeue()
         return None if data is None else self.deserialize_task(data)
 
     def add_schedule(self, task: Task) -> None:
-        assert task.eta is not None
+        if task.eta is None:
+            raise ValueError(f"task {task} has no eta to be scheduled at")
         self.storage.add_to_schedule(self.serialize_task(task), task.eta)
+        self._emit(SIGNAL_SCHEDULED, task)
 
     def read_schedule(self, timestamp: dt.datetime | None = None) -> list[Task]:
-        due = self.storage.read_schedule(timestamp or self._now())
-        return [self.deserialize_task(data) for data in due]
+        """Remove and return the scheduled tasks due at ``timestamp`` (default: now).
+
+        A message that cannot be read is logged with its bytes and left out, so that it does
+        not take the due tasks read with it down.
+        """
+        tasks = []
+        for data in self.storage.read_schedule(timestamp or self._now()):
+            try:
+                tasks.append(self.deserialize_task(data))
+            except MessageError as exc:
+                logger.error("dropping unreadable scheduled message %r: %s", exc.data, exc)
+        return tasks
 
     def read_periodic(self, timestamp: dt.datetime) -> list[Task]:
+        """A new task for every periodic task whose schedule matches ``timestamp``."""
         return [
             task_class()
             for task_class in self._registry.periodic_tasks
@@ -376,123 +423,166 @@ class Huey:
     def execute(self, task: Task, timestamp: dt.datetime | None = None) -> Any:
         """Run ``task`` as a consumer's worker does and return its value.
 
-        A task not yet due goes to the schedule; an expired or revoked one is skipped. A
+        A task not yet due goes to the schedule; a revoked or expired one is skipped. A
         failure is recorded, signalled, retried or passed to ``on_error``, not raised.
         """
         timestamp = timestamp or self._now()
         if not self.ready_to_run(task, timestamp):
             self.add_schedule(task)
-            self._emit(SIGNAL_SCHEDULED, task)
-            return None
-        if task.expires_resolved is not None and task.expires_resolved < timestamp:
-            self._emit(SIGNAL_EXPIRED, task)
             return None
         if self.is_revoked(task, timestamp, peek=False):
             self._emit(SIGNAL_REVOKED, task)
-            return None
+        elif task.expires_resolved is not None and task.expires_resolved < timestamp:
+            self._emit(SIGNAL_EXPIRED, task)
+        else:
+            return self._run(task)
+        self._skip_chord_member(task)
+        return None
+
+    def _run(self, task: Task) -> Any:
         with self._in_flight_lock:
             self._tasks_in_flight.add(task)
         try:
-            return self._execute(task)
-        finally:
-            with self._in_flight_lock:
-                self._tasks_in_flight.discard(task)
+            value = self._execute(task)
+        except Exception:
+            self._leave_flight(task)
+            raise
+        # Not in a ``finally``: a task stopped by a BaseException (a shutdown) stays in flight,
+        # for notify_interrupted_tasks() to report.
+        self._leave_flight(task)
+        return value
+
+    def _leave_flight(self, task: Task) -> None:
+        with self._in_flight_lock:
+            self._tasks_in_flight.discard(task)
 
     def _execute(self, task: Task) -> Any:
+        self._emit(SIGNAL_EXECUTING, task)
+        try:
+            self._run_pre_execute(task)
+        except CancelExecution:
+            self._emit(SIGNAL_CANCELED, task)
+            self._skip_chord_member(task)
+            return None
+
+        task._start_time = time.monotonic()
+        value, exception = None, None
+        try:
+            value = task.execute()
+            if self._stores_results(task) and (value is not None or self.store_none):
+                self.put_result(task.id, value)  # A value that cannot be stored fails the task.
+        except Exception as exc:
+            value, exception = None, exc
+        # Outcomes are handled outside the except block: retries in immediate mode run
+        # synchronously and must not chain onto this exception. Post-execute hooks run between
+        # the outcome being recorded and what follows from it, as in huey 3.5.4.
+        if exception is None:
+            self._run_post_execute(task, value, None)
+            self._emit(SIGNAL_COMPLETE, task)
+            if task.on_complete is not None:
+                self._enqueue_task(_pipe_into(task.on_complete, value))
+            self._finish_chord_member(task, value)
+        else:
+            failure = self._record_failure(task, exception)
+            self._run_post_execute(task, None, exception)
+            self._follow_failure(task, exception, failure)
+        return value
+
+    def _run_pre_execute(self, task: Task) -> None:
         for name, hook in list(self._pre_execute.items()):
             try:
                 hook(task)
             except CancelExecution:
-                self._emit(SIGNAL_CANCELED, task)
-                return None
+                raise
             except Exception:
                 logger.exception("pre-execute hook %r failed", name)
 
-        task._start_time = time.monotonic()
-        self._emit(SIGNAL_EXECUTING, task)
-        value, exception = None, None
-        try:
-            value = task.execute()
-        except Exception as exc:
-            exception = exc
-        # Outcomes are handled outside the except block: retries in immediate mode run
-        # synchronously and must not chain onto this exception.
-        if exception is None:
-            self._handle_success(task, value)
-        else:
-            self._handle_failure(task, exception)
-
+    def _run_post_execute(self, task: Task, value: Any, exception: Exception | None) -> None:
         for name, hook in list(self._post_execute.items()):
             try:
                 hook(task, value, exception)
             except Exception:
                 logger.exception("post-execute hook %r failed", name)
-        return value
 
-    def _handle_success(self, task: Task, value: Any) -> None:
-        if self.results and not isinstance(task, PeriodicTask):
-            if value is not None or self.store_none:
-                self.put_result(task.id, value)
-        self._emit(SIGNAL_COMPLETE, task)
-        if task.on_complete is not None:
-            self._enqueue_task(_pipe_into(task.on_complete, value))
-        self._finish_chord_member(task, value)
+    def _stores_results(self, task: Task) -> bool:
+        # Periodic tasks have no result handle to read a result with, so nothing is stored.
+        return self.results and not isinstance(task, PeriodicTask)
 
-    def _handle_failure(self, task: Task, exc: Exception) -> None:
-        retry_eta = None
+    def _record_failure(self, task: Task, exc: Exception) -> _Failure:
+        """Signal and store a failed run, with huey 3.5.4's rules for each kind of exception."""
         if isinstance(exc, RetryTask):
+            # A forced retry: it uses none of the task's retries and is not an error.
             logger.info("task %s asked to be retried", task)
-            retry_eta = normalize_time(exc.eta, exc.delay, self.utc) if exc.eta or exc.delay else None
-            retry = True
-            task.retries = max(task.retries - 1, 0)
-        elif isinstance(exc, CancelExecution):
-            self._emit(SIGNAL_CANCELED, task)
-            retry = bool(task.retries) if exc.retry is None else exc.retry
-            task.retries = max(task.retries - 1, 0) if retry else task.retries
-        elif isinstance(exc, RateLimitExceeded):
+            eta = None
+            if exc.eta is not None or exc.delay is not None:
+                eta = normalize_time(exc.eta, exc.delay, self.utc)
+            return _Failure(retry=True, uses_a_retry=False, recorded=False, eta=eta)
+
+        failure = _Failure(retry=task.retries > 0)
+        if isinstance(exc, RateLimitExceeded):
             self._emit(SIGNAL_RATE_LIMITED, task)
-            retry = exc.retry or task.retries > 0
-            if exc.retry:  # The task's own retries are kept.
-                if not task.retry_delay:
-                    retry_eta = self._now() + dt.timedelta(seconds=exc.delay)
-            elif retry:
-                task.retries -= 1
-            elif self.results and not isinstance(task, PeriodicTask):
-                self.put_result(task.id, Error(self.build_error_result(task, exc)))
+            failure.uses_a_retry = not exc.retry
+            failure.retry = failure.retry or exc.retry
+            failure.recorded = not failure.retry
+            if not task.retry_delay:  # The next window, unless the task sets its own delay.
+                failure.eta = self._now() + dt.timedelta(seconds=exc.delay)
+        elif isinstance(exc, TaskLockedException):
+            logger.warning("task %s not run: %s", task, exc)
+            self._emit(SIGNAL_LOCKED, task)
+            failure.recorded = not failure.retry  # A lock tried again is no failure yet.
+        elif isinstance(exc, CancelExecution):
+            logger.warning("task %s canceled: %s", task, exc)
+            self._emit(SIGNAL_CANCELED, task)
+            if exc.retry is not None:
+                task.retries = max(task.retries, 1) if exc.retry else 0
+                failure.retry = exc.retry
+        elif isinstance(exc, TaskTimeout):
+            logger.error("task %s timed out", task)
+            self._emit(SIGNAL_TIMEOUT, task)
         else:
-            if isinstance(exc, TaskLockedException):
-                logger.warning("task %s not run: %s", task, exc)
-                self._emit(SIGNAL_LOCKED, task)
-            elif isinstance(exc, TaskTimeout):
-                logger.error("task %s timed out", task)
-                self._emit(SIGNAL_TIMEOUT, task)
-            else:
-                logger.error("task %s failed", task, exc_info=exc)
-                self._emit(SIGNAL_ERROR, task, exc)
-            retry = task.retries > 0
-            if retry:
-                task.retries -= 1
-            if self.results and not isinstance(task, PeriodicTask):
-                self.put_result(task.id, Error(self.build_error_result(task, exc)))
+            logger.error("task %s failed", task, exc_info=exc)
+            self._emit(SIGNAL_ERROR, task, exc)
 
-        if retry:
-            self._retry(task, retry_eta)
-            return
-        if task.on_error is not None:
+        # The stored error shows the retries left before this failure's retry is taken.
+        if self._stores_results(task):
+            failure.error = Error(self.build_error_result(task, exc))
+            if failure.recorded and (self.store_intermediate_errors or not failure.retry):
+                self.put_result(task.id, failure.error)
+        return failure
+
+    def _follow_failure(self, task: Task, exc: Exception, failure: _Failure) -> None:
+        """What follows a failure: the error handler, then a retry or the end of the pipeline."""
+        if failure.recorded and task.on_error is not None:
             self._enqueue_task(_pipe_into(task.on_error, exc, as_exception=True))
-        self._finish_chord_member(task, exc)
+        if failure.retry:
+            self._retry(task, failure.eta, failure.uses_a_retry)
+            return
+        # Final failure: the rest of the pipeline will not run; its results read as this error,
+        # and a chord waiting on the pipeline gets the exception as the member's result.
+        if failure.error is not None and task.on_complete is not None:
+            for child in task.on_complete.pipeline():
+                self.put_result(child.id, failure.error)
+        self._finish_chord_member(task._tail(), exc)
 
-    def _retry(self, task: Task, eta: dt.datetime | None) -> None:
+    def _retry(self, task: Task, eta: dt.datetime | None, uses_a_retry: bool) -> None:
+        # Signalled with the task as it failed; what is queued again is a copy for the next run.
+        self._emit(SIGNAL_RETRYING, task)
+        task = copy.copy(task)
+        if uses_a_retry:
+            task.retries -= 1
         if eta is None and task.retry_delay:
             eta = self._now() + dt.timedelta(seconds=task.retry_delay)
             if task.retry_backoff:
                 task.retry_delay *= task.retry_backoff
         task.eta = eta
-        self._emit(SIGNAL_RETRYING, task)
-        if eta is not None and not self._immediate:
-            self.add_schedule(task)
-        else:
+        if eta is None:
             self._enqueue_task(task)
+        else:
+            self.add_schedule(task)
+
+    def _skip_chord_member(self, task: Task) -> None:
+        # A chord member that never ran counts as SKIPPED, so the chord still completes.
+        self._finish_chord_member(task._tail(), SKIPPED)
 
     def _finish_chord_member(self, task: Task, value: Any) -> None:
         if task.chord_config is None:
@@ -557,7 +647,8 @@ class Huey:
             return False
         until, once = value
         if until is not None and timestamp >= until:
-            self.storage.delete_data(key)  # The revocation has lapsed.
+            if not peek:  # Lapsed for the worker; a look at another time changes nothing.
+                self.storage.delete_data(key)
             return False
         if once and not peek:
             self.storage.delete_data(key)
@@ -569,15 +660,21 @@ class Huey:
         timestamp: dt.datetime | None = None,
         peek: bool = True,
     ) -> bool:
+        """Whether ``task`` (a task, its id, its ``Result``, or a task class) is revoked.
+
+        For a task instance, a revocation of its whole class counts too. ``peek=False`` is the
+        worker's check: it uses up a ``revoke_once`` revocation.
+        """
         if isinstance(task, Result):
             task = task.task
         elif isinstance(task, TaskWrapper):
             task = task.task_class
         timestamp = timestamp or self._now()
         if isinstance(task, Task):
+            # The instance first: when both are revoked once, one run uses up only the instance's.
             return self._check_revocation(
-                self._revoke_key(type(task)), timestamp, peek
-            ) or self._check_revocation(self._revoke_key(task), timestamp, peek)
+                self._revoke_key(task), timestamp, peek
+            ) or self._check_revocation(self._revoke_key(type(task)), timestamp, peek)
         return self._check_revocation(self._revoke_key(task), timestamp, peek)
 
     # -- results -------------------------------------------------------------------------------
@@ -604,17 +701,17 @@ class Huey:
 
     # -- locks and rate limits -----------------------------------------------------------------
     def lock_task(self, lock_name: str) -> TaskLock:
+        # Every lock made here is known to flush_locks(): decorator locks from import time,
+        # context-manager locks once their task has run in this process (as in huey 3.5.4).
+        self._locks.add(lock_name)
         return TaskLock(self, lock_name)
 
     def is_locked(self, lock_name: str) -> bool:
         return TaskLock(self, lock_name).locked()
 
     def flush_locks(self, *names: str) -> set[str]:
-        flushed = set()
-        for lock_name in self._locks.union(names):
-            if TaskLock(self, lock_name).clear():
-                flushed.add(lock_name)
-        return flushed
+        """Clear the decorator locks and ``names``; the names of those that were held."""
+        return {name for name in self._locks.union(names) if TaskLock(self, name).clear()}
 
     def rate_limit(self, name: str, limit: int, per: float, retry: bool = True) -> RateLimit:
         return RateLimit(self, name, limit, per, retry)
@@ -660,28 +757,47 @@ class Huey:
 
     # -- consumer ------------------------------------------------------------------------------
     def create_consumer(self, **options: Any) -> Any:
-        from huey.consumer import Consumer
+        # Imported on use: the consumer imports this module, and most programs never need it.
+        return importlib.import_module("huey.consumer").Consumer(self, **options)
 
-        return Consumer(self, **options)
+
+@dataclasses.dataclass
+class _Failure:
+    """How a failed run goes on: retried (when, and whether it uses one of the task's retries),
+    recorded (stored and passed to the error handler), and its stored error."""
+
+    retry: bool
+    uses_a_retry: bool = True
+    recorded: bool = True
+    eta: dt.datetime | None = None
+    error: Error | None = None
 
 
 def _pipe_into(child: Task, value: Any, as_exception: bool = False) -> Task:
-    """Pass a parent's outcome to a pipeline child: tuples extend args, dicts update kwargs."""
-    if not as_exception and isinstance(value, tuple):
-        child.args = (*value, *child.args)
-    elif not as_exception and isinstance(value, dict):
+    """A copy of a pipeline child given its parent's outcome, after its own arguments.
+
+    A tuple extends the arguments, a dict updates the keyword arguments and None adds nothing
+    (as in huey 3.5.4). A copy, because an error handler is enqueued again on every failure.
+    """
+    child = copy.copy(child)
+    if as_exception:
+        child.args = (*child.args, value)
+    elif isinstance(value, tuple):
+        child.args = (*child.args, *value)
+    elif isinstance(value, dict):
         child.kwargs = {**child.kwargs, **value}
-    else:
-        child.args = (value, *child.args)
+    elif value is not None:
+        child.args = (*child.args, value)
     return child
 
 
-def _sync_result(result: Any) -> Result:
-    if isinstance(result, ChordResult):
-        return result.pipeline_results[-1] if result.pipeline_results else result.callback  # type: ignore[index]
-    if isinstance(result, ResultGroup):
-        return list(result)[-1]
-    return result  # type: ignore[no-any-return]
+def _sync_result(handle: Handle) -> Result:
+    """The result that completes a chord member: the end of its pipeline or callback chain."""
+    if isinstance(handle, ChordResult):
+        return _sync_result(handle.pipeline_results or handle.callback)
+    if isinstance(handle, ResultGroup):
+        return _sync_result(list(handle)[-1])
+    return handle
 
 
 class MemoryHuey(Huey):

@@ -29,30 +29,30 @@ class RateLimitExceeded(HueyException):
     """A rate limit's window is full; ``delay`` seconds remain until the next window."""
 
     def __init__(self, key: str, delay: float, retry: bool = True) -> None:
-        super().__init__(f"rate limit {key!r} exceeded, next window in {delay:.3f}s")
+        # args are (key, delay, retry) as in huey 3.5.4: stored errors hold the exception's repr.
+        super().__init__(key, delay, retry)
         self.key = key
         self.delay = delay
         self.retry = retry
 
-    def __reduce__(self) -> Any:
-        return (type(self), (self.key, self.delay, self.retry))
+    def __str__(self) -> str:
+        return f"rate limit {self.key!r} exceeded, next window in {self.delay:.3f}s"
 
 
 class CancelExecution(HueyException):
     """Cancel a task, from a pre-execute hook or from the task body.
 
-    ``retry``: None applies the task's retry policy, True forces a retry, False forbids one.
+    ``retry`` (task body only): None applies the task's retry policy, True retries at least
+    once, False never retries. Positional arguments are the message, as in
+    ``CancelExecution('reason', retry=False)``.
     """
 
-    def __init__(self, retry: bool | str | None = None, *args: Any) -> None:
-        # ``CancelExecution('reason')`` is common usage: a message is not a retry request.
-        if isinstance(retry, str):
-            args, retry = (retry, *args), None
+    def __init__(self, *args: Any, retry: bool | None = None) -> None:
+        # The documented signature is CancelExecution(retry=None): a leading bool is ``retry``.
+        if retry is None and args and isinstance(args[0], bool):
+            retry, args = args[0], args[1:]
         super().__init__(*args)
         self.retry = retry
-
-    def __reduce__(self) -> Any:
-        return (type(self), (self.retry, *self.args))
 
 
 class RetryTask(HueyException):
@@ -73,9 +73,6 @@ class TaskException(HueyException):
 
     def __str__(self) -> str:
         return str(self.metadata.get("error") or super().__str__())
-
-    def __reduce__(self) -> Any:
-        return (type(self), (self.metadata, *self.args))
 
 
 class SerializationError(HueyException, TypeError):

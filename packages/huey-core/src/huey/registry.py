@@ -6,35 +6,35 @@ move between this package and the published huey 3.x.
 
 from __future__ import annotations
 
-from collections import namedtuple
-from typing import TYPE_CHECKING, Any
+import datetime as dt
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from huey.exceptions import MessageError, UnknownTaskError
 
 if TYPE_CHECKING:
     from huey._task import PeriodicTask, Task
 
-Message = namedtuple(
-    "Message",
-    (
-        "id",
-        "name",
-        "eta",
-        "retries",
-        "retry_delay",
-        "priority",
-        "args",
-        "kwargs",
-        "on_complete",
-        "on_error",
-        "expires",
-        "expires_resolved",
-        "timeout",
-        "chord_config",
-        "retry_backoff",
-    ),
-    defaults=(None,) * 15,
-)
+
+class Message(NamedTuple):
+    """One queued task; pickles exactly like the ``collections.namedtuple`` of huey 3.5.4."""
+
+    id: str | None = None
+    name: str | None = None
+    eta: dt.datetime | None = None
+    retries: int | None = None
+    retry_delay: float | None = None
+    priority: float | None = None
+    args: tuple[Any, ...] | None = None
+    kwargs: dict[str, Any] | None = None
+    on_complete: Message | None = None
+    on_error: Message | None = None
+    expires: Any = None
+    expires_resolved: dt.datetime | None = None
+    timeout: float | None = None
+    # (chord id, number of members, index of this member, callback Message)
+    chord_config: tuple[str, int, int, Any] | None = None
+    retry_backoff: float | None = None
 
 
 class TaskRegistry:
@@ -49,13 +49,10 @@ class TaskRegistry:
     def unregister(self, task_class: type[Task]) -> bool:
         return self._registry.pop(task_class.name, None) is not None
 
-    def string(self, task_class: type[Task]) -> str:
-        return task_class.name
-
     def __contains__(self, name: str) -> bool:
         return name in self._registry
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[type[Task]]:
         return iter(self._registry.values())
 
     @property
@@ -88,10 +85,10 @@ class TaskRegistry:
         )
 
     def create_task(self, message: Any) -> Task:
-        if not isinstance(message, tuple) or len(message) < 8:
+        if not isinstance(message, tuple) or not 8 <= len(message) <= len(Message._fields):
             raise MessageError(f"not a task message: {message!r:.200}")
         message = Message(*message)
-        task_class = self._registry.get(message.name)
+        task_class = self._registry.get(message.name)  # type: ignore[arg-type]
         if task_class is None:
             raise UnknownTaskError(
                 f"task {message.name!r} is not registered with this Huey instance "

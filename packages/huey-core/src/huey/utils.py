@@ -6,27 +6,25 @@ reference, and data must move between this package and the published huey 3.x.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 
-class Error:
-    """A stored task failure: ``metadata`` holds ``error``, ``retries``, ``traceback``, ``task_id``."""
+class Error(NamedTuple):
+    """A stored task failure; ``metadata`` holds ``error``, ``retries``, ``traceback``, ``task_id``.
 
-    def __init__(self, metadata: dict[str, Any]) -> None:
-        self.metadata = metadata
+    A one-field named tuple, so that it pickles as huey 3.5.4's ``Error`` does.
+    """
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Error) and other.metadata == self.metadata
-
-    def __repr__(self) -> str:
-        return f"Error({self.metadata.get('error')!r})"
+    metadata: dict[str, Any]
 
 
 class _Skipped:
-    """Stored in place of a result when a task was skipped; pickles by name."""
+    """A skipped (expired or revoked) chord member's value in the callback's results.
+
+    Pickles by reference, as ``huey.utils.SKIPPED``.
+    """
 
     def __reduce__(self) -> str:
         return "SKIPPED"
@@ -93,12 +91,12 @@ def normalize_expires(expires: Any, base: dt.datetime, utc: bool) -> dt.datetime
 
 
 def to_timestamp(value: dt.datetime) -> float:
-    """A naive datetime on huey's clock as a float; naive values map as if UTC (consistently)."""
-    return calendar.timegm(value.timetuple()) + value.microsecond / 1e6
+    """The float that storages order schedules by, as huey 3.x computes it.
 
-
-def from_timestamp(value: float) -> dt.datetime:
-    return dt.datetime(1970, 1, 1) + dt.timedelta(seconds=value)
+    huey 3.x passes its naive clock value through ``time.mktime`` (local time); doing the same
+    keeps schedules shared with it in order on machines whose local time is not UTC.
+    """
+    return time.mktime(value.timetuple()) + value.microsecond / 1e6
 
 
 def monotonic() -> float:

@@ -1,0 +1,185 @@
+"""Revoking and restoring tasks: by id, by task class and by instance; Result.reschedule."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from huey import MemoryHuey
+from huey.api import Result, ResultGroup, TaskWrapper
+
+
+@pytest.fixture
+def greet(huey: MemoryHuey) -> TaskWrapper:
+    @huey.task()
+    def greet(name: str) -> str:
+        return f"Hello {name}"
+
+    return greet
+
+
+def test_result_revoke_skips_that_task_once(
+    huey: MemoryHuey, greet: TaskWrapper, signals: Any, later: Any
+) -> None:
+    r = greet.schedule(delay=60, args=("Huey",))
+    other = greet("other")
+    r.revoke()
+    assert r.is_revoked() and not other.is_revoked()
+    assert huey.get(f"r:{r.id}", peek=True) == (None, True)  # As huey 3.5.4 stores it.
+    signals.clear()
+    assert huey.execute(huey.dequeue(), later(61)) is None  # Checked when it is due.
+    assert signals.take() == ["revoked"]
+    assert huey.result_count() == 0 and huey.scheduled_count() == 0
+    assert not r.is_revoked()  # Revoke-once was used up by that execution.
+    assert huey.execute(huey.dequeue()) == "Hello other"
+
+
+def test_result_revoke_for_good_and_restore(huey: MemoryHuey, greet: TaskWrapper) -> None:
+    r = greet("x")
+    r.revoke(revoke_once=False)
+    data = huey.serialize_task(huey.dequeue())
+    assert huey.execute(huey.deserialize_task(data)) is None
+    assert r.is_revoked()  # Still revoked after an execution.
+    assert r.restore() is True and r.restore() is False
+    assert not r.is_revoked()
+    assert huey.execute(huey.deserialize_task(data)) == "Hello x"
+
+
+def test_revoke_by_id(huey: MemoryHuey, greet: TaskWrapper, drain: Any) -> None:
+    r = greet("x")
+    huey.revoke_by_id(r.id)
+    assert huey.is_revoked(r.id) and huey.is_revoked(r) and huey.is_revoked(r.task)
+    assert drain() == [None]
+    assert huey.is_revoked(r.id)  # revoke_once defaults to False here.
+    assert huey.restore_by_id(r.id) is True
+    assert huey.restore_by_id(r.id) is False
+
+
+def test_revoke_and_restore_with_task_instances(huey: MemoryHuey, greet: TaskWrapper) -> None:
+    task = greet.s("x")
+    huey.revoke(task, revoke_once=True)
+    assert huey.is_revoked(task)
+    assert huey.restore(task) is True and not huey.is_revoked(task)
+
+
+def test_revoke_a_whole_task(huey: MemoryHuey, greet: TaskWrapper, drain: Any) -> None:
+    @huey.task()
+    def other() -> str:
+        return "other"
+
+    greet.revoke()
+    assert greet.is_revoked() and huey.is_revoked(greet) and huey.is_revoked(greet.task_class)
+    assert huey.get(f"rt:{greet.name}", peek=True) == (None, False)
+    r1 = greet("a")
+    greet("b")
+    other()
+    assert r1.is_revoked()  # An instance reports its class's revocation.
+    assert drain() == [None, None, "other"]
+    assert greet.restore() is True and greet.restore() is False
+    greet("c")
+    assert drain() == ["Hello c"]
+
+
+def test_restoring_an_instance_does_not_undo_a_class_revocation(
+    huey: MemoryHuey, greet: TaskWrapper, drain: Any
+) -> None:
+    r = greet("x")
+    greet.revoke()
+    assert r.restore() is False
+    assert drain() == [None]
+
+
+def test_revoke_once_on_a_class(huey: MemoryHuey, greet: TaskWrapper, drain: Any) -> None:
+    greet.revoke(revoke_once=True)
+    greet("a")
+    greet("b")
+    assert drain() == [None, "Hello b"]
+    assert not greet.is_revoked()
+
+
+def test_instance_and_class_revoked_once(huey: MemoryHuey, greet: TaskWrapper) -> None:
+    r = greet("x")
+    r.revoke()
+    greet.revoke(revoke_once=True)
+    assert huey.execute(huey.dequeue()) is None
+    # One run uses up one revocation: the instance's, checked first.
+    assert greet.is_revoked()
+    assert huey.get(f"r:{r.id}", peek=True) is None
+    greet("y")
+    assert huey.execute(huey.dequeue()) is None and not greet.is_revoked()
+
+
+def test_revoke_until(huey: MemoryHuey, greet: TaskWrapper, later: Any, signals: Any) -> None:
+    until = later(3600)
+    greet.revoke(revoke_until=until)
+    assert greet.is_revoked()
+    assert greet.is_revoked(timestamp=until - dt.timedelta(seconds=1))
+    assert not greet.is_revoked(timestamp=until + dt.timedelta(seconds=1))
+    greet("a")
+    greet("b")
+    signals.clear()
+    assert huey.execute(huey.dequeue(), until - dt.timedelta(seconds=1)) is None
+    assert signals.take() == ["revoked"]
+    assert huey.execute(huey.dequeue(), until + dt.timedelta(seconds=1)) == "Hello b"
+    assert huey.get(f"rt:{greet.name}", peek=True) is None  # The lapsed revocation is gone.
+
+
+def test_revoke_until_naive_local_time(local_tz: None) -> None:
+    h = MemoryHuey()
+
+    @h.task()
+    def f() -> None:
+        pass
+
+    f.revoke(revoke_until=dt.datetime(2030, 1, 1, 12, 0))  # Local time, UTC-5.
+    assert h.get(f"rt:{f.name}", peek=True) == (dt.datetime(2030, 1, 1, 17, 0), False)
+    assert f.is_revoked(timestamp=dt.datetime(2030, 1, 1, 16, 59))
+    assert not f.is_revoked(timestamp=dt.datetime(2030, 1, 1, 17, 1))
+
+
+def test_revocation_is_superseded(huey: MemoryHuey, greet: TaskWrapper, later: Any) -> None:
+    greet.revoke()
+    greet.revoke(revoke_until=later(10))
+    assert not greet.is_revoked(timestamp=later(20))
+
+
+def test_is_revoked_accepts_every_form(huey: MemoryHuey, greet: TaskWrapper) -> None:
+    r = greet("x")
+    assert not any(huey.is_revoked(x) for x in (r, r.id, r.task, greet, greet.task_class))
+    r.revoke()
+    assert all(huey.is_revoked(x) for x in (r, r.id, r.task))
+    assert not huey.is_revoked(greet.task_class)
+
+
+def test_reschedule(huey: MemoryHuey, greet: TaskWrapper, later: Any, drain: Any) -> None:
+    r = greet.schedule(args=("x",), delay=3600, priority=3, expires=7200)
+    new = r.reschedule(delay=10)
+    assert isinstance(new, Result) and new.id != r.id
+    assert r.is_revoked() and not new.is_revoked()
+    old_task, new_task = huey.pending()
+    assert new_task.id == new.id and new_task.args == ("x",)
+    assert later(9) < new_task.eta < later(11)
+    assert new_task.priority == 3 and new_task.expires == 7200
+    assert huey.execute(old_task) is None  # The original is revoked.
+    assert huey.execute(new_task, later(11)) == "Hello x"
+    assert new.get() == "Hello x"
+
+
+def test_reschedule_options(huey: MemoryHuey, greet: TaskWrapper, later: Any) -> None:
+    r = huey.enqueue(greet.s("x", priority=1).then(greet).error(greet, "err"))
+    assert isinstance(r, ResultGroup)
+    head = next(iter(r))
+    eta = dt.datetime(2031, 1, 1)
+    kept = head.reschedule(eta=eta, expires=60, priority=9)
+    assert isinstance(kept, ResultGroup) and len(kept) == 2
+    dropped = head.reschedule(preserve_pipeline=False)
+    assert isinstance(dropped, Result)
+    pending = {t.id: t for t in huey.pending()}
+    with_pipeline, without = pending[next(iter(kept)).id], pending[dropped.id]
+    assert (with_pipeline.eta, with_pipeline.priority, with_pipeline.expires) == (eta, 9, 60)
+    assert with_pipeline.on_complete is not None and with_pipeline.on_error is not None
+    assert later(59) < with_pipeline.expires_resolved < later(61)
+    assert without.eta is None and without.priority == 1  # Runs as soon as it is received.
+    assert without.on_complete is None and without.on_error is None
