@@ -121,8 +121,8 @@ class BaseStorage(abc.ABC):
     ) -> bool:
         """Block until ``key`` has data (True) or ``timeout`` passes (False).
 
-        This default polls, starting at one millisecond and growing by ``backoff`` up to
-        ``max_delay``; storages that can be notified override it.
+        Checks start one millisecond apart and grow by ``backoff`` up to ``max_delay`` while
+        ``sleep_for_result`` reports no wake-up.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.001
@@ -132,9 +132,17 @@ class BaseStorage(abc.ABC):
                 if remaining <= 0:
                     return False
                 delay = min(delay, remaining)
-            time.sleep(delay)
-            delay = min(delay * backoff, max_delay)
+            if not self.sleep_for_result(delay):
+                delay = min(delay * backoff, max_delay)
         return True
+
+    def sleep_for_result(self, delay: float) -> bool:
+        """Wait up to ``delay`` between result checks; True when a result write woke us.
+
+        The default just sleeps; storages that can be notified of writes override it.
+        """
+        time.sleep(delay)
+        return False
 
     def flush_all(self) -> None:
         self.flush_queue()

@@ -240,21 +240,11 @@ class SqliteStorage(BaseStorage):
         backoff: float = 1.15,
         max_delay: float = 1.0,
     ) -> bool:
-        """Sleep until a result write wakes us, re-checking every ``max_delay`` at most."""
-        if self.has_data_for_key(key):
-            return True
-        self._result_wakeups.arm()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.01
-        while not self.has_data_for_key(key):
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                delay = min(delay, remaining)
-            if not self._result_wakeups.wait(delay):
-                delay = min(delay * backoff, max_delay)  # Not woken: poll less often.
-        return True
+        self._result_wakeups.arm()  # Before the first check, so no write goes unnoticed.
+        return super().wait_result(key, timeout, backoff, max_delay)
+
+    def sleep_for_result(self, delay: float) -> bool:
+        return self._result_wakeups.wait(delay)
 
     def peek_data(self, key: str) -> Any:
         row = self._fetchone("select value from kv where queue = ? and key = ?", (self.name, key))
