@@ -1,0 +1,1 @@
+"""The project's benchmark command: ``python benchmarks/run.py WORKLOAD`` (see ``run.py``)."""

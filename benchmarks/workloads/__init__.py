@@ -1,0 +1,7 @@
+"""The workloads of ``benchmarks/run.py``: importing this package registers every one.
+
+Adding a workload: a module here with a ``Workload`` subclass passed to ``register``, its
+subprocess clients in ``benchmarks/apps/``, and its import below.
+"""
+
+from benchmarks.workloads import roundtrip  # noqa: F401 - registers the workload
