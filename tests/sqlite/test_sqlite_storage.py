@@ -183,6 +183,7 @@ def test_wait_result_times_out_without_a_write(tmp_path: Path) -> None:
 def test_notify_removes_sockets_nobody_listens_on(tmp_path: Path) -> None:
     directory = str(tmp_path / "channel")
     channel = WakeChannel(directory)
+    os.makedirs(directory)
     stale = os.path.join(directory, "stale.sock")
     dead = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     dead.bind(stale)
@@ -192,7 +193,18 @@ def test_notify_removes_sockets_nobody_listens_on(tmp_path: Path) -> None:
     assert not os.path.exists(stale)
     assert channel.wait(5) is True  # The live listener got its wake-up.
     channel.close()
-    assert os.listdir(directory) == []
+    assert not os.path.exists(directory)  # Nobody listens any more: nothing is left behind.
+
+
+def test_channel_directory_is_created_only_by_a_listener(tmp_path: Path) -> None:
+    directory = str(tmp_path / "lazy" / "queue")
+    channel = WakeChannel(directory)
+    channel.notify()  # A writer with nobody listening creates nothing.
+    assert not os.path.exists(directory)
+    channel.arm()
+    assert len(os.listdir(directory)) == 1
+    channel.close()
+    assert not os.path.exists(tmp_path / "lazy")
 
 
 def test_channel_directories_are_per_file_and_queue(tmp_path: Path) -> None:

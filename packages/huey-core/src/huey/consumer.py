@@ -245,7 +245,10 @@ class Consumer:
 
     def _check_health(self) -> None:
         assert self.pool is not None
-        replaced = self.pool.check_health()
+        # Replacing a dead process worker forks: never while the scheduler is inside a storage
+        # call (a child inheriting SQLite's internal locks held hangs on its first query).
+        with self._guard:
+            replaced = self.pool.check_health()
         if replaced:
             logger.warning("health check: replaced %d dead worker(s)", replaced)
 

@@ -4,7 +4,8 @@ Each waiting thread binds a Unix datagram socket in a directory shared by everyo
 same database file and queue; a writer sends one byte to every socket there. A socket is
 bound before its owner checks the database, and datagrams queue while nobody listens, so a
 write that lands between the check and the wait still wakes the waiter. Sockets left behind
-by dead processes are removed by the next writer that finds nobody listening on them.
+by dead processes are removed by the next writer that finds nobody listening on them, and a
+directory is removed once nobody listens in it.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ class WakeChannel:
     def __init__(self, directory: str) -> None:
         self.directory = directory
         self._local = threading.local()
-        os.makedirs(directory, mode=0o700, exist_ok=True)
 
     def _sender(self) -> socket.socket:
         sender: socket.socket | None = getattr(self._local, "sender", None)
@@ -47,9 +47,14 @@ class WakeChannel:
         receiver: socket.socket | None = getattr(self._local, "receiver", None)
         if receiver is None or self._local.receiver_pid != os.getpid():
             path = os.path.join(self.directory, f"{uuid.uuid4().hex[:16]}.sock")
-            os.makedirs(self.directory, mode=0o700, exist_ok=True)
             receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            receiver.bind(path)
+            for _ in range(5):  # A writer may remove the directory between these two calls.
+                os.makedirs(self.directory, mode=0o700, exist_ok=True)
+                try:
+                    receiver.bind(path)
+                    break
+                except FileNotFoundError:
+                    continue
             receiver.setblocking(False)
             self._local.receiver, self._local.receiver_pid = receiver, os.getpid()
             self._local.path = path
@@ -74,6 +79,7 @@ class WakeChannel:
         except FileNotFoundError:
             return
         sender = self._sender()
+        listeners = len(names)
         for name in names:
             path = os.path.join(self.directory, name)
             try:
@@ -83,6 +89,9 @@ class WakeChannel:
             except OSError as exc:
                 if exc.errno in (errno.ECONNREFUSED, errno.ENOENT, errno.ENOTSOCK):
                     _unlink_quietly(path)  # Nobody listens there any more.
+                    listeners -= 1
+        if not listeners:
+            self._remove_directory()
 
     def close(self) -> None:
         receiver = getattr(self._local, "receiver", None)
@@ -90,6 +99,15 @@ class WakeChannel:
             receiver.close()
             _unlink_quietly(self._local.path)
             del self._local.receiver
+            self._remove_directory()
+
+    def _remove_directory(self) -> None:
+        """Remove the channel's directory and its per-file parent when they are empty."""
+        for directory in (self.directory, os.path.dirname(self.directory)):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                return  # Not empty (someone listens), or already gone.
 
 
 def _unlink_quietly(path: str) -> None:
