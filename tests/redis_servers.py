@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 REDIS_SERVER = shutil.which("redis-server")
 
@@ -43,6 +44,7 @@ class RedisServer:
         self.sentinel = sentinel
         self.directory = Path(tempfile.mkdtemp(prefix=f"huey-redis-{self.port}-"))
         self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -58,9 +60,9 @@ class RedisServer:
         return [*command, "--sentinel"] if self.sentinel else command
 
     def start(self, timeout: float = 10) -> RedisServer:
-        log = open(self.directory / "server.log", "ab")  # noqa: SIM115 - kept for the process
+        self._log = open(self.directory / "server.log", "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            self._command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.directory
+            self._command(), stdout=self._log, stderr=subprocess.STDOUT, cwd=self.directory
         )
         deadline = time.monotonic() + timeout
         while not _ping(self.port):
@@ -81,6 +83,9 @@ class RedisServer:
             self.process.terminate()
         self.process.wait(10)
         self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def restart(self) -> None:
         self.stop()
