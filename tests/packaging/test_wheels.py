@@ -406,7 +406,12 @@ def test_core_wheel_alone_gives_the_documented_surface(tools: Toolchain, core_ve
 
 
 def test_all_wheels_give_the_documented_surface(tools: Toolchain, wheel_venv: Venv) -> None:
-    assert wheel_venv.distributions() == {canonicalize_name(name) for name in tools.wheels}
+    ours = {canonicalize_name(name) for name in tools.wheels}
+    # Besides ours, only third-party dependencies (redis-py for huey-redis), from the wheelhouse.
+    fetched = {canonicalize_name(w.name.split("-")[0]) for w in tools.wheelhouse.glob("*.whl")}
+    installed = wheel_venv.distributions()
+    assert ours <= installed
+    assert installed - ours <= fetched
     where = wheel_venv.check(tools.spec(tools.packages))
     assert Path(where["files"]["huey"]).is_relative_to(wheel_venv.path)
 

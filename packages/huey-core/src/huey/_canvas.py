@@ -95,11 +95,13 @@ def counter_key(chord_id: str) -> str:
 def record_member(huey: Huey, task: Task, value: Any) -> Task | None:
     """Store a finished member's value; the callback to enqueue when it was the last one."""
     chord_id, size, index, callback = task.chord_config  # type: ignore[misc]
+    # Stored as results, as huey 3.5.4 does: expire storages give them a TTL.
     try:
-        huey.put(member_key(chord_id, index), value)
+        huey.put_result(member_key(chord_id, index), value)
     except SerializationError:
         # An exception that cannot be pickled still completes the chord, as its description.
-        huey.put(member_key(chord_id, index), Error({"error": repr(value), "task_id": task.id}))
+        error = Error({"error": repr(value), "task_id": task.id})
+        huey.put_result(member_key(chord_id, index), error)
     if huey.storage.incr(counter_key(chord_id)) < size:
         return None
     values = [huey.get(member_key(chord_id, i)) for i in range(size)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import time
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from huey.constants import EmptyData
@@ -80,6 +81,14 @@ class BaseStorage(abc.ABC):
     @abc.abstractmethod
     def pop_data(self, key: str) -> Any:
         """Remove and return the value at ``key``, or ``EmptyData``."""
+
+    def peek_data_many(self, keys: Sequence[str]) -> list[Any]:
+        """The values at ``keys``, in order (``EmptyData`` for missing ones).
+
+        The default reads one key at a time; storages that can read several in one round trip
+        override it (the worker checks two revocation keys per task).
+        """
+        return [self.peek_data(key) for key in keys]
 
     @abc.abstractmethod
     def delete_data(self, key: str) -> bool: ...

@@ -358,14 +358,15 @@ class Huey:
         pipeline = ResultGroup([handle, *(Result(self, t) for t in chained)]) if chained else None
         return ChordResult(ResultGroup(members), handle, pipeline)
 
-    def _prepare(self, task: Task) -> bytes:
+    def _prepare(self, task: Task, check_priority: bool = True) -> bytes:
         """Resolve the expiry, check the priority and serialize: everything that can fail.
 
         A relative expiry counts from each enqueue, a retry's included (as in huey 3.5.4).
         """
         if task.expires is not None:
             task.expires_resolved = normalize_expires(task.expires, self._now(), self.utc)
-        self.storage.check_priority(task.priority)
+        if check_priority:
+            self.storage.check_priority(task.priority)
         return self.serialize_task(task)
 
     def _write(self, task: Task, data: bytes) -> None:
@@ -378,7 +379,12 @@ class Huey:
         self._emit(SIGNAL_ENQUEUED, task)
 
     def _enqueue_task(self, task: Task) -> None:
-        self._write(task, self._prepare(task))
+        """Enqueue from the worker's side (retries, pipeline steps, chord callbacks).
+
+        The priority is not checked here: a task that already ran was accepted once, and a
+        message written by huey 3.5.4's RedisHuey carries a priority that storage ignores.
+        """
+        self._write(task, self._prepare(task, check_priority=False))
 
     # -- the consumer's side -------------------------------------------------------------------
     def _now(self) -> dt.datetime:
@@ -641,11 +647,10 @@ class Huey:
     def restore_all(self, task_class: type[Task]) -> bool:
         return self.storage.delete_data(self._revoke_key(task_class))
 
-    def _check_revocation(self, key: str, timestamp: dt.datetime, peek: bool) -> bool:
-        value = self.get(key, peek=True)
-        if value is None:
+    def _check_revocation(self, key: str, data: Any, timestamp: dt.datetime, peek: bool) -> bool:
+        if data is EmptyData:
             return False
-        until, once = value
+        until, once = self.serializer.deserialize(data)
         if until is not None and timestamp >= until:
             if not peek:  # Lapsed for the worker; a look at another time changes nothing.
                 self.storage.delete_data(key)
@@ -672,10 +677,14 @@ class Huey:
         timestamp = timestamp or self._now()
         if isinstance(task, Task):
             # The instance first: when both are revoked once, one run uses up only the instance's.
-            return self._check_revocation(
-                self._revoke_key(task), timestamp, peek
-            ) or self._check_revocation(self._revoke_key(type(task)), timestamp, peek)
-        return self._check_revocation(self._revoke_key(task), timestamp, peek)
+            keys = [self._revoke_key(task), self._revoke_key(type(task))]
+        else:
+            keys = [self._revoke_key(task)]
+        values = self.storage.peek_data_many(keys)  # One round trip where the storage can.
+        return any(
+            self._check_revocation(key, data, timestamp, peek)
+            for key, data in zip(keys, values, strict=True)
+        )
 
     # -- results -------------------------------------------------------------------------------
     def put_result(self, key: str, value: Any) -> None:

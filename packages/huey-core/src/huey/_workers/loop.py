@@ -130,7 +130,11 @@ class Worker:
             logger.error("%s: cannot read the queue, retrying", self.name, exc_info=exc)
         else:
             logger.warning(
-                "%s: queue still unavailable (%d tries): %r", self.name, self._failures, exc
+                "%s: queue still unavailable (%d tries): %s: %s",
+                self.name,
+                self._failures,
+                type(exc).__name__,
+                exc,
             )
         self.stop.wait(self.retry.next())
 

@@ -93,7 +93,12 @@ class Scheduler:
         if self._failures == 1:
             logger.error("scheduler: storage error, retrying", exc_info=exc)
         else:
-            logger.warning("scheduler: storage still failing (%d tries): %r", self._failures, exc)
+            logger.warning(
+                "scheduler: storage still failing (%d tries): %s: %s",
+                self._failures,
+                type(exc).__name__,
+                exc,
+            )
 
     # -- work ----------------------------------------------------------------------------------
     def tick(self) -> None:

@@ -466,6 +466,13 @@ class StorageConformance:
         storage.delete_data("k")
         assert storage.has_data_for_key("k") is False
 
+    def test_peek_data_many_reads_in_order_without_removing(self, storage: BaseStorage) -> None:
+        storage.put_data("a", b"1")
+        storage.put_data("c", b"3")
+        assert storage.peek_data_many(["c", "missing", "a"]) == [b"3", EmptyData, b"1"]
+        assert storage.peek_data_many([]) == []
+        assert storage.peek_data("a") == b"1"
+
     def test_put_if_empty(self, storage: BaseStorage) -> None:
         assert storage.put_if_empty("k", b"first") is True
         assert storage.put_if_empty("k", b"second") is False
