@@ -82,6 +82,38 @@ def _sqlite(
     return lambda name: cls(name=name, filename=filename)
 
 
+_REDIS_CONFORMANCE_SERVER = pytest.StashKey[tuple]()
+_REDIS_DATABASES = 1024
+
+
+def _redis(
+    cls: type[BaseStorage], request: pytest.FixtureRequest, tmp_path: Path
+) -> StorageFactory:
+    """A fresh database of one private redis-server started for the run (never 6379).
+
+    Each test gets the next database number; one reused after wrapping around is flushed
+    first (the server and its databases are this run's own).
+    """
+    from redis_servers import REDIS_SERVER, RedisServer
+
+    state = request.config.stash.get(_REDIS_CONFORMANCE_SERVER, None)
+    if state is None:
+        if REDIS_SERVER is None:
+            service_unavailable("redis-server")
+        server = RedisServer(f"databases {_REDIS_DATABASES}").start()
+        request.config.add_cleanup(server.close)
+        state = request.config.stash[_REDIS_CONFORMANCE_SERVER] = (server, [0])
+    server, counter = state
+    counter[0] += 1
+    db = counter[0] % _REDIS_DATABASES
+    if counter[0] >= _REDIS_DATABASES:
+        import redis
+
+        with redis.Redis(port=server.port, db=db) as client:
+            client.flushdb()
+    return lambda name: cls(name, port=server.port, db=db)
+
+
 BACKENDS: dict[str, Conformance | Excluded] = {
     "memory": Conformance(_memory),
     "file": Conformance(
@@ -92,6 +124,11 @@ BACKENDS: dict[str, Conformance | Excluded] = {
         },
     ),
     "sqlite": Conformance(_sqlite),
+    "redis": Conformance(_redis),
+    "priority_redis": Conformance(_redis),
+    "redis_expire": Conformance(_redis),
+    "valkey_glide": Conformance(_redis),
+    "priority_redis_expire": Conformance(_redis),
     "blackhole": Excluded(
         reason="discards every write and always reads empty by design, so it cannot keep "
         "the storage contract",

@@ -1,0 +1,147 @@
+"""Redis clients for the storages: argument checks, outage-safe defaults, shared pools.
+
+- Every keyword argument the storages do not know is a redis-py client argument; an unknown
+  one is a ``TypeError`` at construction, not a failure at the first command.
+- Unless the caller sets them, connections time out (``socket_connect_timeout``,
+  ``socket_timeout``) and retry a failed command once after a short pause: a call made while
+  the server is down raises ``redis.exceptions.ConnectionError`` instead of hanging, and a
+  socket timeout never cuts a blocking pop short.
+- Storages built with the same connection arguments share one ``ConnectionPool``, however
+  many queues (``Huey`` instances) use it; a ``connection_pool`` given by the caller is used
+  as it is.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import weakref
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+#: Seconds to establish a connection before ``ConnectionError``.
+DEFAULT_CONNECT_TIMEOUT = 5.0
+#: Seconds to wait for any reply; raised to ``read_timeout`` plus this margin when needed.
+DEFAULT_SOCKET_TIMEOUT = 5.0
+#: How much longer than the longest blocking pop a socket timeout must be.
+BLOCKING_MARGIN = 2.0
+#: A failed command is tried this many more times (a connection dropped by a server restart
+#: or an idle timeout reconnects without bothering the caller).
+DEFAULT_RETRIES = 1
+
+
+def _parameters(callable_: Any) -> set[str]:
+    return {
+        name
+        for name, parameter in inspect.signature(callable_).parameters.items()
+        if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+    } - {"self"}
+
+
+# What ``Redis(...)`` accepts; with a URL, ``ConnectionPool.from_url`` also passes pool and
+# connection options through.
+_CLIENT_ARGUMENTS = frozenset(_parameters(redis.Redis.__init__) - {"connection_pool"})
+_URL_ARGUMENTS = frozenset(
+    _CLIENT_ARGUMENTS
+    | _parameters(redis.ConnectionPool.__init__)
+    | _parameters(redis.connection.AbstractConnection.__init__)
+    | _parameters(redis.connection.Connection.__init__)
+)
+
+
+def check_arguments(storage: str, params: Mapping[str, Any], url: str | None) -> None:
+    """Refuse keyword arguments that no redis-py client or pool accepts."""
+    known = _URL_ARGUMENTS if url else _CLIENT_ARGUMENTS
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise TypeError(
+            f"{storage}() got unexpected keyword arguments: {', '.join(unknown)} (neither "
+            "storage options nor redis.Redis arguments)"
+        )
+
+
+def with_defaults(params: Mapping[str, Any], read_timeout: float) -> dict[str, Any]:
+    """``params`` plus timeouts that keep an outage from hanging a call."""
+    options = dict(params)
+    options.setdefault("socket_connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+    options.setdefault(
+        "socket_timeout", max(DEFAULT_SOCKET_TIMEOUT, float(read_timeout) + BLOCKING_MARGIN)
+    )
+    return options
+
+
+def default_retry() -> Retry:
+    return Retry(ExponentialBackoff(cap=0.5, base=0.05), DEFAULT_RETRIES)
+
+
+class _Identity:
+    """An unhashable argument (a Retry, an SSL context...) compared by identity in pool keys."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Identity) and other.value is self.value
+
+
+def _freeze(value: Any) -> Hashable:
+    if isinstance(value, list | tuple):
+        return (type(value).__name__, *(_freeze(item) for item in value))
+    if isinstance(value, dict):
+        return ("dict", *sorted((str(k), _freeze(v)) for k, v in value.items()))
+    try:
+        hash(value)
+    except TypeError:
+        return _Identity(value)
+    return (type(value).__name__, value)
+
+
+_pools: weakref.WeakValueDictionary[Hashable, redis.ConnectionPool] = weakref.WeakValueDictionary()
+_pools_lock = threading.Lock()
+
+
+def shared_pool(url: str | None, options: Mapping[str, Any]) -> redis.ConnectionPool:
+    """The pool of every storage connecting with ``url`` and ``options``, made on first use."""
+    key = (url, *sorted((name, _freeze(value)) for name, value in options.items()))
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is None:
+            kwargs = dict(options)
+            kwargs.setdefault("retry", default_retry())
+            if url:
+                pool = redis.ConnectionPool.from_url(url, **kwargs)
+            else:
+                # Redis() turns its arguments into connection options (unix_socket_path, ssl,
+                # ...); only its pool is kept, so no client ever closes a shared pool.
+                client = redis.Redis(**kwargs)
+                client.auto_close_connection_pool = False
+                pool = client.connection_pool
+            _pools[key] = pool
+        return pool
+
+
+def socket_timeout_of(pool: redis.ConnectionPool) -> float | None:
+    """The reply timeout of ``pool``'s connections (None: wait forever)."""
+    value = pool.connection_kwargs.get("socket_timeout")
+    return None if value is None else float(value)
+
+
+__all__ = [
+    "BLOCKING_MARGIN",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_RETRIES",
+    "DEFAULT_SOCKET_TIMEOUT",
+    "check_arguments",
+    "shared_pool",
+    "socket_timeout_of",
+    "with_defaults",
+]

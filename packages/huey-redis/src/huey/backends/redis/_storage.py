@@ -1,0 +1,493 @@
+"""The Redis storages: ``RedisStorage``, ``PriorityRedisStorage`` and their expire variants.
+
+Data layout and values are huey 3.5.4's (see ``_keys``), so either implementation drains a
+queue the other filled, reads the other's results and honours its revocations and locks.
+
+Round trips are kept low: a destructive read, a schedule read, a result write with its
+notification and an expiring counter are each one Lua script (one ``EVALSHA``); everything
+else is one command. A blocking result read with ``notify_result`` sleeps in ``BLPOP`` on the
+result's notification list, so it returns as soon as the result is written.
+
+Errors of redis-py (``redis.exceptions.ConnectionError``, ``TimeoutError``) propagate: the
+consumer logs them and retries with backoff, and a producer sees them at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+import redis
+from huey.backends.redis import _scripts
+from huey.backends.redis._connection import (
+    BLOCKING_MARGIN,
+    check_arguments,
+    shared_pool,
+    socket_timeout_of,
+    with_defaults,
+)
+from huey.backends.redis._keys import KeyLayout, clean_name
+from huey.constants import EmptyData
+from huey.storage import BaseStorage
+from huey.utils import to_timestamp
+
+logger = logging.getLogger("huey.backends.redis")
+
+# The shortest blocking wait sent to Redis: a timeout of 0 would mean "wait forever".
+_MIN_BLOCK = 0.01
+# Keys read or deleted per command when an expire storage walks its keys.
+_BATCH = 500
+
+
+class RedisStorage(BaseStorage):
+    """A queue in Redis: a list for the queue, a hash for results and data, a sorted set for
+    the schedule (huey 3.5.4's layout).
+
+    ``blocking`` makes an idle ``dequeue`` wait up to ``read_timeout`` seconds in ``BRPOP``.
+    ``connection_pool``, ``url`` or any ``redis.Redis`` argument (``host``, ``port``, ``db``,
+    ``password``, ``socket_timeout``...) say where Redis is; ``client_name`` names the
+    connections. ``notify_result`` wakes blocked result readers through a list that expires
+    after ``notify_result_ttl`` seconds. ``clean_name`` (default on, as in huey) strips the
+    queue name to ``[A-Za-z0-9_]`` in key names.
+    """
+
+    supports_priority: ClassVar[bool] = False
+    #: Makes every key name; a cluster variant swaps in ``HashTaggedKeyLayout``.
+    key_layout_class: ClassVar[type[KeyLayout]] = KeyLayout
+
+    def __init__(
+        self,
+        name: str = "huey",
+        blocking: bool = True,
+        read_timeout: float = 1,
+        connection_pool: redis.ConnectionPool | None = None,
+        url: str | None = None,
+        client_name: str | None = None,
+        notify_result: bool = False,
+        notify_result_ttl: int = 86400,
+        clean_name: bool = True,
+        **connection_params: Any,
+    ) -> None:
+        super().__init__(name)
+        storage = type(self).__name__
+        socket_timeout = self._connect(
+            connection_pool, url, client_name, read_timeout, connection_params
+        )
+        self.blocking = self.supports_blocking_dequeue = bool(blocking)
+        self.read_timeout = read_timeout
+        self.client_name = client_name
+        self.notify_result = bool(notify_result)
+        self.notify_result_ttl = int(notify_result_ttl)
+        self.keys = self.key_layout_class(_clean(name) if clean_name else name)
+
+        # The longest a blocking command may wait: a socket timeout must not cut it short
+        # (that would look like an empty queue and hide the misconfiguration).
+        self._max_block = (
+            None
+            if socket_timeout is None
+            else max(socket_timeout - BLOCKING_MARGIN, socket_timeout / 2, _MIN_BLOCK)
+        )
+        if self.blocking and self._max_block is not None and read_timeout > self._max_block:
+            logger.warning(
+                "%s %r: socket_timeout %.3gs is too close to read_timeout %.3gs; blocking "
+                "reads wait %.3gs instead (give socket_timeout > read_timeout + %gs)",
+                storage,
+                name,
+                socket_timeout,
+                read_timeout,
+                self._max_block,
+                BLOCKING_MARGIN,
+            )
+        self._integer_timeouts = False  # Set once a Redis before 6.0 refuses a fraction.
+
+        self._read_schedule = self._script(_scripts.READ_SCHEDULE)
+        self._pop_field = self._script(_scripts.POP_FIELD)
+        self._put_field_notify = self._script(_scripts.PUT_FIELD_NOTIFY)
+
+    def _connect(
+        self,
+        connection_pool: redis.ConnectionPool | None,
+        url: str | None,
+        client_name: str | None,
+        read_timeout: float,
+        connection_params: dict[str, Any],
+    ) -> float | None:
+        """Set ``self.conn`` (and ``connection_pool``) from the connection arguments and return
+        the connections' socket timeout (None: none). A seam: the cluster storages
+        (``_cluster``) replace it to connect with a ``redis.cluster.RedisCluster`` instead."""
+        storage = type(self).__name__
+        if connection_pool is not None:
+            given = sorted(connection_params) + ["url"] * bool(url)
+            given += ["client_name"] * (client_name is not None)
+            if given:
+                raise TypeError(
+                    f"{storage}(): connection_pool= is used as it is; configure "
+                    f"{', '.join(given)} on the pool instead"
+                )
+            pool = connection_pool
+        else:
+            check_arguments(storage, connection_params, url)
+            if client_name is not None:
+                connection_params["client_name"] = client_name
+            pool = shared_pool(url, with_defaults(connection_params, read_timeout))
+        if pool.connection_kwargs.get("decode_responses"):
+            raise ValueError(
+                f"{storage}(): decode_responses must be off: messages and results are bytes"
+            )
+        self.conn = redis.Redis(connection_pool=pool)
+        self.connection_pool = pool
+        return socket_timeout_of(pool)
+
+    def _script(self, source: str) -> redis.commands.core.Script:
+        return self.conn.register_script(source)
+
+    def __repr__(self) -> str:
+        options = self.connection_pool.connection_kwargs
+        if "path" in options:
+            where = f"unix://{options['path']}?db={options.get('db', 0)}"
+        else:
+            host, port = options.get("host", "localhost"), options.get("port", 6379)
+            where = f"{host}:{port}/{options.get('db', 0)}"
+        return f"<{type(self).__name__} {self.name!r} on {where}>"
+
+    def close(self) -> bool:
+        """Give back this storage's client; the pool stays, other storages may share it."""
+        self.conn.close()
+        return True
+
+    # -- blocking commands ---------------------------------------------------------------------
+    def _block_timeout(self, seconds: float) -> float:
+        """``seconds`` as a blocking-command timeout: never 0 (forever), never past the socket
+        timeout, whole seconds for servers before Redis 6."""
+        if self._max_block is not None:
+            seconds = min(seconds, self._max_block)
+        seconds = max(seconds, _MIN_BLOCK)
+        if self._integer_timeouts:
+            return max(1, math.ceil(seconds))
+        return round(seconds, 3)
+
+    def _blocking(self, command: str, key: str, seconds: float) -> Any:
+        try:
+            return self.conn.execute_command(command, key, self._block_timeout(seconds))
+        except redis.exceptions.ResponseError as exc:
+            if "timeout" not in str(exc) or self._integer_timeouts:
+                raise
+            self._integer_timeouts = True  # Redis < 6.0: whole seconds only.
+            return self.conn.execute_command(command, key, self._block_timeout(seconds))
+
+    # -- queue: a list, pushed on the left and taken from the right ---------------------------
+    def enqueue(self, data: bytes, priority: float | None = None) -> None:
+        # No priorities here: Huey refuses a prioritized task before it gets this far, and a
+        # message that carries one anyway (huey 3.5.4 ignores them on this queue) is queued.
+        self.conn.lpush(self.keys.queue, data)
+
+    def dequeue(self) -> bytes | None:
+        if self.blocking:
+            popped = self._blocking("BRPOP", self.keys.queue, self.read_timeout)
+            return None if popped is None else _bytes(popped[1])
+        data = self.conn.rpop(self.keys.queue)
+        return None if data is None else _bytes(data)
+
+    def queue_size(self) -> int:
+        return int(self.conn.llen(self.keys.queue))
+
+    def enqueued_items(self, limit: int | None = None) -> list[bytes]:
+        if limit is not None and limit <= 0:
+            return []
+        # The next message is the rightmost one.
+        start = 0 if limit is None else -limit
+        return [_bytes(item) for item in reversed(self.conn.lrange(self.keys.queue, start, -1))]
+
+    def flush_queue(self) -> None:
+        self.conn.delete(self.keys.queue)
+
+    # -- schedule: a sorted set scored by huey's timestamp of the eta --------------------------
+    def add_to_schedule(self, data: bytes, ts: dt.datetime) -> None:
+        self.conn.zadd(self.keys.schedule, {data: to_timestamp(ts)})
+
+    def read_schedule(self, ts: dt.datetime) -> list[bytes]:
+        due = self._read_schedule(keys=[self.keys.schedule], args=[to_timestamp(ts)])
+        return [_bytes(item) for item in due]
+
+    def schedule_size(self) -> int:
+        return int(self.conn.zcard(self.keys.schedule))
+
+    def scheduled_items(self, limit: int | None = None) -> list[bytes]:
+        if limit is not None and limit <= 0:
+            return []
+        end = -1 if limit is None else limit - 1
+        return [_bytes(item) for item in self.conn.zrange(self.keys.schedule, 0, end)]
+
+    def flush_schedule(self) -> None:
+        self.conn.delete(self.keys.schedule)
+
+    # -- key/value store: one hash ------------------------------------------------------------
+    def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
+        if is_result and self.notify_result:
+            self._put_field_notify(
+                keys=[self.keys.results, self.keys.notify(key)],
+                args=[key, value, self.notify_result_ttl],
+            )
+        else:
+            self.conn.hset(self.keys.results, key, value)
+
+    def peek_data(self, key: str) -> Any:
+        value = self.conn.hget(self.keys.results, key)
+        return EmptyData if value is None else _bytes(value)
+
+    def peek_data_many(self, keys: Sequence[str]) -> list[Any]:
+        """The values at ``keys`` (``EmptyData`` where missing) in one ``HMGET``: the batched
+        read a worker's revocation check needs (a proposed storage-contract method)."""
+        if not keys:
+            return []
+        values = self.conn.hmget(self.keys.results, list(keys))
+        return [EmptyData if value is None else _bytes(value) for value in values]
+
+    def pop_data(self, key: str) -> Any:
+        value = self._pop_field(keys=self._pop_keys(self.keys.results, key), args=[key])
+        return EmptyData if value is None else _bytes(value)
+
+    def _pop_keys(self, data_key: str, key: str) -> list[str]:
+        # A result read is also the end of its notifications, when there are any.
+        return [data_key, self.keys.notify(key)] if self.notify_result else [data_key]
+
+    def delete_data(self, key: str) -> bool:
+        return bool(self.conn.hdel(self.keys.results, key))
+
+    def has_data_for_key(self, key: str) -> bool:
+        return bool(self.conn.hexists(self.keys.results, key))
+
+    def put_if_empty(self, key: str, value: bytes) -> bool:
+        return bool(self.conn.hsetnx(self.keys.results, key, value))
+
+    def result_store_size(self) -> int:
+        return int(self.conn.hlen(self.keys.results))
+
+    def result_items(self) -> dict[str, bytes]:
+        items = self.conn.hgetall(self.keys.results)
+        return {_text(key): _bytes(value) for key, value in items.items()}
+
+    def flush_results(self) -> None:
+        self.conn.delete(self.keys.results)
+
+    # -- counters: one hash -------------------------------------------------------------------
+    def incr(self, key: str, amount: int = 1) -> int:
+        return int(self.conn.hincrby(self.keys.counters, key, amount))
+
+    def delete_counter(self, key: str) -> None:
+        self.conn.hdel(self.keys.counters, key)
+
+    def flush_counters(self) -> None:
+        self.conn.delete(self.keys.counters)
+
+    # -- waiting for a result -----------------------------------------------------------------
+    def wait_result(
+        self,
+        key: str,
+        timeout: float | None = None,
+        backoff: float = 1.15,
+        max_delay: float = 1.0,
+    ) -> bool:
+        """Without ``notify_result``, poll as every storage does. With it, sleep in ``BLPOP``
+        on the key's notification list, which the result write pushes to; the key is checked
+        again at least every ``max_delay`` seconds, for writers that do not notify."""
+        if not self.notify_result:
+            return super().wait_result(key, timeout, backoff, max_delay)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        notify_key = self.keys.notify(key)
+        while not self.has_data_for_key(key):
+            wait = max_delay
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                wait = min(wait, remaining)
+            self._blocking("BLPOP", notify_key, wait)
+        return True
+
+
+class PriorityRedisStorage(RedisStorage):
+    """``RedisStorage`` with task priorities (Redis 5.0 or newer): the queue is a sorted set.
+
+    As in huey 3.5.4, a message is stored behind an 8-byte big-endian microsecond timestamp
+    and scored ``-priority``, so ``ZPOPMIN`` takes the highest priority first and, within a
+    priority, the oldest message first.
+    """
+
+    supports_priority: ClassVar[bool] = True
+
+    def enqueue(self, data: bytes, priority: float | None = None) -> None:
+        self.conn.zadd(self.keys.queue, {_stamp() + data: -(priority or 0)})
+
+    def dequeue(self) -> bytes | None:
+        if self.blocking:
+            popped = self._blocking("BZPOPMIN", self.keys.queue, self.read_timeout)
+            return None if popped is None else _bytes(popped[1])[8:]
+        popped = self.conn.zpopmin(self.keys.queue)
+        return _bytes(popped[0][0])[8:] if popped else None
+
+    def queue_size(self) -> int:
+        return int(self.conn.zcard(self.keys.queue))
+
+    def enqueued_items(self, limit: int | None = None) -> list[bytes]:
+        if limit is not None and limit <= 0:
+            return []
+        end = -1 if limit is None else limit - 1
+        return [_bytes(item)[8:] for item in self.conn.zrange(self.keys.queue, 0, end)]
+
+
+class RedisExpireStorage(RedisStorage):
+    """``RedisStorage`` keeping each result in a key of its own that expires after
+    ``expire_time`` seconds (other data, such as revocations and locks, does not expire), and
+    each counter in a key of its own with the same lifetime, as huey 3.5.4 does.
+    """
+
+    def __init__(
+        self,
+        name: str = "huey",
+        expire_time: int | None = 86400,
+        blocking: bool = True,
+        read_timeout: float = 1,
+        connection_pool: redis.ConnectionPool | None = None,
+        url: str | None = None,
+        client_name: str | None = None,
+        notify_result: bool = False,
+        notify_result_ttl: int = 86400,
+        clean_name: bool = True,
+        **connection_params: Any,
+    ) -> None:
+        super().__init__(
+            name,
+            blocking=blocking,
+            read_timeout=read_timeout,
+            connection_pool=connection_pool,
+            url=url,
+            client_name=client_name,
+            notify_result=notify_result,
+            notify_result_ttl=notify_result_ttl,
+            clean_name=clean_name,
+            **connection_params,
+        )
+        self.expire_time = int(expire_time) if expire_time else None
+        self._pop_key = self._script(_scripts.POP_KEY)
+        self._put_key_notify = self._script(_scripts.PUT_KEY_NOTIFY)
+        self._incr_key = self._script(_scripts.INCR_KEY)
+
+    def _scan(self, pattern: str) -> Iterator[bytes]:
+        yield from self.conn.scan_iter(match=pattern, count=_BATCH)
+
+    def _delete_matching(self, pattern: str) -> None:
+        batch: list[bytes] = []
+        for key in self._scan(pattern):
+            batch.append(key)
+            if len(batch) >= _BATCH:
+                self.conn.delete(*batch)
+                batch = []
+        if batch:
+            self.conn.delete(*batch)
+
+    # -- key/value store: one string key each --------------------------------------------------
+    def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
+        ttl = self.expire_time if is_result else None
+        if is_result and self.notify_result:
+            self._put_key_notify(
+                keys=[self.keys.data(key), self.keys.notify(key)],
+                args=[value, "" if ttl is None else ttl, self.notify_result_ttl],
+            )
+        else:
+            self.conn.set(self.keys.data(key), value, ex=ttl)
+
+    def peek_data(self, key: str) -> Any:
+        value = self.conn.get(self.keys.data(key))
+        return EmptyData if value is None else _bytes(value)
+
+    def peek_data_many(self, keys: Sequence[str]) -> list[Any]:
+        if not keys:
+            return []
+        values = self.conn.mget([self.keys.data(key) for key in keys])
+        return [EmptyData if value is None else _bytes(value) for value in values]
+
+    def pop_data(self, key: str) -> Any:
+        value = self._pop_key(keys=self._pop_keys(self.keys.data(key), key))
+        return EmptyData if value is None else _bytes(value)
+
+    def delete_data(self, key: str) -> bool:
+        return bool(self.conn.delete(self.keys.data(key)))
+
+    def has_data_for_key(self, key: str) -> bool:
+        return bool(self.conn.exists(self.keys.data(key)))
+
+    def put_if_empty(self, key: str, value: bytes) -> bool:
+        return bool(self.conn.set(self.keys.data(key), value, nx=True))
+
+    def result_store_size(self) -> int:
+        return sum(1 for _ in self._scan(self.keys.data_pattern))
+
+    def result_items(self) -> dict[str, bytes]:
+        keys = list(self._scan(self.keys.data_pattern))
+        items: dict[str, bytes] = {}
+        for start in range(0, len(keys), _BATCH):
+            chunk: Sequence[bytes] = keys[start : start + _BATCH]
+            for redis_key, value in zip(chunk, self.conn.mget(chunk), strict=True):
+                if value is not None:  # Expired or deleted since the scan.
+                    items[self.keys.data_key_name(redis_key)] = _bytes(value)
+        return items
+
+    def flush_results(self) -> None:
+        self._delete_matching(self.keys.data_pattern)
+
+    # -- counters: one string key each ---------------------------------------------------------
+    def incr(self, key: str, amount: int = 1) -> int:
+        ttl = "" if self.expire_time is None else self.expire_time
+        return int(self._incr_key(keys=[self.keys.counter(key)], args=[amount, ttl]))
+
+    def delete_counter(self, key: str) -> None:
+        self.conn.delete(self.keys.counter(key))
+
+    def flush_counters(self) -> None:
+        self._delete_matching(self.keys.counter_pattern)
+
+
+class PriorityRedisExpireStorage(PriorityRedisStorage, RedisExpireStorage):
+    """``PriorityRedisStorage``'s queue with ``RedisExpireStorage``'s expiring results."""
+
+
+# -- helpers ---------------------------------------------------------------------------------
+_stamp_lock = threading.Lock()
+_last_stamp = 0
+
+
+def _stamp() -> bytes:
+    """An 8-byte big-endian microsecond timestamp, strictly increasing within this process,
+    so that messages of one priority leave in the order they came."""
+    global _last_stamp
+    with _stamp_lock:
+        now = max(time.time_ns() // 1000, _last_stamp + 1)
+        _last_stamp = now
+    return now.to_bytes(8, "big")
+
+
+def _clean(name: str) -> str:
+    return clean_name(name)
+
+
+def _bytes(value: Any) -> bytes:
+    """A reply as bytes (replies are bytes: the storages refuse ``decode_responses``)."""
+    return value if isinstance(value, bytes) else bytes(value)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+__all__ = [
+    "PriorityRedisExpireStorage",
+    "PriorityRedisStorage",
+    "RedisExpireStorage",
+    "RedisStorage",
+]
