@@ -129,6 +129,26 @@ BACKENDS: dict[str, Conformance | Excluded] = {
     "redis_expire": Conformance(_redis),
     "valkey_glide": Conformance(_redis),
     "priority_redis_expire": Conformance(_redis),
+    "redis_cluster": Excluded(
+        reason="needs a Redis Cluster; tests/redis_cluster runs the conformance suite on a "
+        "three-master cluster it starts",
+        tests="redis_cluster/test_cluster_conformance.py",
+    ),
+    "priority_redis_cluster": Excluded(
+        reason="needs a Redis Cluster; tests/redis_cluster runs the conformance suite on a "
+        "three-master cluster it starts",
+        tests="redis_cluster/test_cluster_conformance.py",
+    ),
+    "redis_cluster_expire": Excluded(
+        reason="needs a Redis Cluster; tests/redis_cluster runs the conformance suite on a "
+        "three-master cluster it starts",
+        tests="redis_cluster/test_cluster_conformance.py",
+    ),
+    "priority_redis_cluster_expire": Excluded(
+        reason="needs a Redis Cluster; tests/redis_cluster runs the conformance suite on a "
+        "three-master cluster it starts",
+        tests="redis_cluster/test_cluster_conformance.py",
+    ),
     "blackhole": Excluded(
         reason="discards every write and always reads empty by design, so it cannot keep "
         "the storage contract",

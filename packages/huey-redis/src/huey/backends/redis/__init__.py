@@ -5,9 +5,22 @@ All are also reachable at their documented paths (``huey.RedisHuey``,
 ``huey.storage.RedisStorage``, ...) through the ``huey.exports`` entry points, and the
 storages are registered in ``huey.storages`` as ``redis``, ``priority_redis``,
 ``redis_expire`` and ``priority_redis_expire``.
+
+Redis Cluster, which huey 3.x does not support, has twins of each (``RedisClusterHuey``, ...)
+on redis-py's ``RedisCluster``: every key of a queue is hash-tagged into one slot.
 """
 
 from huey.api import Huey
+from huey.backends.redis._cluster import (
+    PriorityRedisClusterExpireHuey,
+    PriorityRedisClusterExpireStorage,
+    PriorityRedisClusterHuey,
+    PriorityRedisClusterStorage,
+    RedisClusterExpireHuey,
+    RedisClusterExpireStorage,
+    RedisClusterHuey,
+    RedisClusterStorage,
+)
 from huey.backends.redis._keys import HashTaggedKeyLayout, KeyLayout
 from huey.backends.redis._storage import (
     PriorityRedisExpireStorage,
@@ -45,10 +58,18 @@ class PriorityRedisExpireHuey(Huey):
 __all__ = [
     "HashTaggedKeyLayout",
     "KeyLayout",
+    "PriorityRedisClusterExpireHuey",
+    "PriorityRedisClusterExpireStorage",
+    "PriorityRedisClusterHuey",
+    "PriorityRedisClusterStorage",
     "PriorityRedisExpireHuey",
     "PriorityRedisExpireStorage",
     "PriorityRedisHuey",
     "PriorityRedisStorage",
+    "RedisClusterExpireHuey",
+    "RedisClusterExpireStorage",
+    "RedisClusterHuey",
+    "RedisClusterStorage",
     "RedisExpireHuey",
     "RedisExpireStorage",
     "RedisHuey",
