@@ -39,22 +39,32 @@ def test_result_revoke_skips_that_task_once(
 def test_result_revoke_for_good_and_restore(huey: MemoryHuey, greet: TaskWrapper) -> None:
     r = greet("x")
     r.revoke(revoke_once=False)
-    data = huey.serialize_task(huey.dequeue())
-    assert huey.execute(huey.deserialize_task(data)) is None
-    assert r.is_revoked()  # Still revoked after an execution.
+    assert r.is_revoked() and r.is_revoked()  # Looking does not use it up.
     assert r.restore() is True and r.restore() is False
     assert not r.is_revoked()
-    assert huey.execute(huey.deserialize_task(data)) == "Hello x"
+    assert huey.execute(huey.dequeue()) == "Hello x"
+
+
+def test_skipping_a_revoked_instance_consumes_its_revocation(
+    huey: MemoryHuey, greet: TaskWrapper
+) -> None:
+    """As huey 3.5.4: the skipped instance never comes back, so its key must not linger."""
+    r = greet("x")
+    r.revoke(revoke_once=False)
+    assert huey.execute(huey.dequeue()) is None
+    assert not r.is_revoked()
+    assert f"r:{r.id}" not in huey.all_results()
 
 
 def test_revoke_by_id(huey: MemoryHuey, greet: TaskWrapper, drain: Any) -> None:
     r = greet("x")
     huey.revoke_by_id(r.id)
     assert huey.is_revoked(r.id) and huey.is_revoked(r) and huey.is_revoked(r.task)
-    assert drain() == [None]
-    assert huey.is_revoked(r.id)  # revoke_once defaults to False here.
     assert huey.restore_by_id(r.id) is True
     assert huey.restore_by_id(r.id) is False
+    huey.revoke_by_id(r.id)  # revoke_once defaults to False here...
+    assert drain() == [None]
+    assert not huey.is_revoked(r.id)  # ...but skipping the instance used it up.
 
 
 def test_revoke_and_restore_with_task_instances(huey: MemoryHuey, greet: TaskWrapper) -> None:

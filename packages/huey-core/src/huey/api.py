@@ -655,7 +655,9 @@ class Huey:
             if not peek:  # Lapsed for the worker; a look at another time changes nothing.
                 self.storage.delete_data(key)
             return False
-        if once and not peek:
+        # The worker uses up a once-revocation, and an instance's: a skipped task never comes
+        # back, so its key would only linger in the result store.
+        if not peek and (once or key.startswith("r:")):
             self.storage.delete_data(key)
         return True
 
