@@ -5,8 +5,11 @@
   environment). Checked: its ``huey`` must come from this repository's ``packages/``.
 - ``huey354``: the published huey 3.5.4 in a virtualenv of its own, built on first use with pip
   and cached under ``$XDG_CACHE_HOME/huey-bench/`` (``~/.cache/huey-bench/``), keyed by the huey
-  version and the base interpreter; rebuilt when missing, incomplete or broken. Nothing of this
-  project is installed there, and the published huey is never installed anywhere else.
+  version and the base interpreter; rebuilt when missing, incomplete or broken. Besides huey it
+  holds ``redis`` (redis-py, for the Redis workloads), the version the harness's environment
+  has when it has one, so both implementations talk to Redis through the same client; a cached
+  virtualenv without it (or with another version) gets it installed on next use. Nothing of
+  this project is installed there, and the published huey is never installed anywhere else.
 
 The harness process imports neither: every measurement runs in subprocesses started from an
 implementation's own ``bin/`` (``huey_consumer``, ``python``), with a clean environment whose
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -40,8 +44,14 @@ try:
     sqlite = True
 except ImportError:
     sqlite = False
+try:
+    import redis
+    redis_version = redis.__version__
+except ImportError:
+    redis_version = None
 print(json.dumps({"huey_version": getattr(huey, "__version__", "unknown"),
                   "huey_file": huey.__file__, "sqlite": sqlite,
+                  "redis_version": redis_version,
                   "python_version": sys.version.split()[0]}))
 """
 
@@ -59,6 +69,7 @@ class Implementation:
     python: Path
     huey_version: str
     python_version: str
+    redis_version: str | None = None  # redis-py, None when the environment has none.
 
     def command(self, name: str) -> Path:
         """An executable of this implementation's environment (``huey_consumer``, ...)."""
@@ -76,6 +87,7 @@ class Implementation:
             "python": str(self.python),
             "python_version": self.python_version,
             "huey_version": self.huey_version,
+            "redis_py_version": self.redis_version or "not installed",
         }
 
 
@@ -112,6 +124,10 @@ def _probe(python: Path) -> dict[str, object]:
     return info
 
 
+def _optional(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
 def _is_within(path: str, directory: Path) -> bool:
     return Path(os.path.realpath(path)).is_relative_to(directory.resolve())
 
@@ -140,6 +156,7 @@ def ours(python: Path | None = None) -> Implementation:
         python=python,
         huey_version=str(info["huey_version"]),
         python_version=str(info["python_version"]),
+        redis_version=_optional(info.get("redis_version")),
     )
 
 
@@ -177,13 +194,17 @@ def _published_ok(python: Path) -> str | None:
     return None
 
 
-def _build_venv(venv: Path) -> str | None:
-    """Create ``venv`` with huey==3.5.4; the reason on failure, None on success."""
-    shutil.rmtree(venv, ignore_errors=True)
-    steps = [
-        [sys.executable, "-m", "venv", str(venv)],
-        [str(_venv_python(venv)), "-m", "pip", "install", "--quiet", f"huey=={PUBLISHED_VERSION}"],
-    ]
+def _redis_requirement() -> str:
+    """redis-py for the huey 3.5.4 virtualenv: the version the harness's environment has (this
+    project's, by default), so both implementations use the same client; else the newest."""
+    try:
+        return f"redis=={importlib.metadata.version('redis')}"
+    except importlib.metadata.PackageNotFoundError:
+        return "redis"
+
+
+def _run_steps(steps: list[list[str]]) -> str | None:
+    """Run each command; the reason of the first failure, None when all succeed."""
     for command in steps:
         try:
             proc = subprocess.run(
@@ -193,7 +214,34 @@ def _build_venv(venv: Path) -> str | None:
             return f"{' '.join(command)}: {exc}"
         if proc.returncode != 0:
             return f"{' '.join(command)} exited {proc.returncode}:\n{proc.stderr[-3000:]}"
-    reason = _published_ok(_venv_python(venv))
+    return None
+
+
+def _pip_install(venv: Path, *requirements: str) -> list[str]:
+    return [str(_venv_python(venv)), "-m", "pip", "install", "--quiet", *requirements]
+
+
+def _redis_ok(venv: Path, requirement: str) -> bool:
+    """Whether the virtualenv's redis-py meets ``requirement`` (``redis`` or ``redis==X``)."""
+    try:
+        info = _probe(_venv_python(venv))
+    except EnvUnavailable:
+        return False
+    wanted = requirement.partition("==")[2]
+    return info.get("redis_version") is not None and (not wanted or info["redis_version"] == wanted)
+
+
+def _build_venv(venv: Path) -> str | None:
+    """Create ``venv`` with huey==3.5.4 and redis-py; the reason on failure, None on success."""
+    shutil.rmtree(venv, ignore_errors=True)
+    reason = _run_steps(
+        [
+            [sys.executable, "-m", "venv", str(venv)],
+            _pip_install(venv, f"huey=={PUBLISHED_VERSION}", _redis_requirement()),
+        ]
+    )
+    if reason is None:
+        reason = _published_ok(_venv_python(venv))
     if reason is None:
         (venv / ".complete").write_text(f"huey=={PUBLISHED_VERSION}\n")
     return reason
@@ -210,7 +258,17 @@ def _published_venv() -> Path:
     with open(cache / f".{venv.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # One builder at a time.
         if (venv / ".complete").exists() and _published_ok(_venv_python(venv)) is None:
-            return _venv_python(venv)
+            # Built before the Redis workloads, or for another redis-py: (re)install it only.
+            requirement = _redis_requirement()
+            if _redis_ok(venv, requirement):
+                return _venv_python(venv)
+            reason = _run_steps([_pip_install(venv, requirement)])
+            if reason is None and _redis_ok(venv, requirement):
+                return _venv_python(venv)
+            raise EnvUnavailable(
+                f"cannot install {requirement} in the huey {PUBLISHED_VERSION} virtualenv "
+                f"{venv}: {reason or 'installed, yet not importable'}"
+            )
         reason = _build_venv(venv)
         if reason is not None:
             shutil.rmtree(venv, ignore_errors=True)
@@ -237,4 +295,5 @@ def published(python: Path | None = None) -> Implementation:
         python=path,
         huey_version=str(info["huey_version"]),
         python_version=str(info["python_version"]),
+        redis_version=_optional(info.get("redis_version")),
     )

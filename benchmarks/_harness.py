@@ -7,6 +7,10 @@ every implementation once per round, alternating which goes first from one round
 and reports the median of each metric across rounds, with the ratio huey 3.5.4 / ours for the
 metrics where a ratio means something.
 
+A workload may also have variants (``Workload.variants``: settings such as
+``notify_result=True``): then every round runs each variant with every implementation, and the
+report has one row per implementation and variant, with a ratio row per variant.
+
 The harness process itself never imports ``huey``: everything it measures runs in subprocesses
 of the implementation's environment (``_envs.Implementation``).
 """
@@ -133,10 +137,11 @@ def run_client(
     args: Sequence[str],
     workdir: Path,
     env: dict[str, str],
-    consumer: Consumer,
+    consumer: Consumer | None,
     timeout: float,
 ) -> str:
-    """Run ``script`` with the implementation's interpreter while ``consumer`` serves it.
+    """Run ``script`` with the implementation's interpreter while ``consumer`` serves it (or
+    with no consumer running: None).
 
     Fails early when the consumer exits; returns the client's standard output.
     """
@@ -157,7 +162,7 @@ def run_client(
                     break
                 except subprocess.TimeoutExpired:
                     pass
-                if not consumer.alive():
+                if consumer is not None and not consumer.alive():
                     raise BenchmarkError(
                         f"{impl.label} consumer exited during {script.name}:\n{consumer.log()}"
                     )
@@ -170,7 +175,8 @@ def run_client(
     if client.returncode != 0:
         raise BenchmarkError(
             f"{impl.label}: {script.name} exited {client.returncode}\n"
-            f"--- client\n{_tail(log_path)}\n--- consumer\n{consumer.log()}"
+            f"--- client\n{_tail(log_path)}"
+            + ("" if consumer is None else f"\n--- consumer\n{consumer.log()}")
         )
     return stdout.decode(errors="replace")
 
@@ -182,7 +188,9 @@ class Metric:
 
     ``summary`` is "median" (the default) or "mean" (for quantized values such as CPU time in
     clock ticks, where the median of a few rounds hides what the mean shows). ``ratio``: show
-    huey 3.5.4 / ours for it.
+    huey 3.5.4 / ours for it. ``missing``: the value of a run that did not report it (for
+    metrics found in the runs, such as one per Redis command; None: every run reports it).
+    ``table``: a column of the printed table (all metrics are in the JSON report).
     """
 
     key: str
@@ -190,11 +198,21 @@ class Metric:
     fmt: str = "{:.2f}"
     ratio: bool = False
     summary: str = "median"
+    missing: float | None = None
+    table: bool = True
 
     def summarize(self, values: Sequence[float]) -> float:
         if self.summary == "mean":
             return float(statistics.fmean(values))
         return median(values)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Settings a workload runs with, each its own row: ``key`` in the JSON, ``label`` shown."""
+
+    key: str
+    label: str
 
 
 @dataclass(frozen=True)
@@ -215,17 +233,34 @@ class Workload(ABC):
     description: str
     metrics: tuple[Metric, ...]
     options: tuple[Option, ...] = ()
+    variants: tuple[Variant, ...] = ()  # Empty: one row per implementation.
     default_rounds: int = 5
+    needs_redis: bool = False  # Runs redis-server, and redis-py in both environments.
 
     @abstractmethod
     def run_once(
-        self, impl: Implementation, params: dict[str, Any], workdir: Path, seed: int
+        self,
+        impl: Implementation,
+        params: dict[str, Any],
+        workdir: Path,
+        seed: int,
+        variant: Variant | None = None,
     ) -> dict[str, float]:
-        """Measure ``impl`` once in the fresh directory ``workdir``: metric key -> value."""
+        """Measure ``impl`` once (with ``variant``'s settings, for a workload with variants)
+        in the fresh directory ``workdir``: metric key -> value."""
 
     def headline(self, params: dict[str, Any]) -> str:
         """What was measured, one line, for the report."""
         return self.description
+
+    def all_metrics(self, runs: Sequence[dict[str, float]]) -> tuple[Metric, ...]:
+        """The metrics reported, given every run's metrics: ``metrics`` unless a workload adds
+        some found in the runs (one per Redis command seen, say)."""
+        return self.metrics
+
+    def notes(self, result: WorkloadResult) -> list[str]:
+        """Lines printed under the table."""
+        return []
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         for option in self.options:
@@ -261,49 +296,101 @@ def register(workload: Workload) -> Workload:
 # -- running -----------------------------------------------------------------------------------
 @dataclass
 class WorkloadResult:
+    """The runs of one workload. ``rounds[i]["results"]`` maps implementation key -> metrics,
+    or, for a workload with variants, variant key -> implementation key -> metrics; the
+    summaries and ratios are nested the same way."""
+
     workload: Workload
     params: dict[str, Any]
     impls: list[Implementation]
     rounds: list[dict[str, Any]] = field(default_factory=list)
 
-    def values(self, impl: Implementation, key: str) -> list[float]:
-        return [run["results"][impl.key][key] for run in self.rounds]
+    @property
+    def variants(self) -> tuple[Variant | None, ...]:
+        return self.workload.variants or (None,)
 
-    def summary(self) -> dict[str, dict[str, float]]:
-        """Each metric summarized across rounds (``Metric.summary``), per implementation."""
+    def _results(self, run: dict[str, Any], variant: Variant | None) -> dict[str, Any]:
+        return run["results"] if variant is None else run["results"][variant.key]
+
+    def runs(self) -> list[dict[str, float]]:
+        return [
+            self._results(run, variant)[impl.key]
+            for run in self.rounds
+            for variant in self.variants
+            for impl in self.impls
+        ]
+
+    @property
+    def metrics(self) -> tuple[Metric, ...]:
+        return self.workload.all_metrics(self.runs())
+
+    def values(
+        self, impl: Implementation, metric: Metric, variant: Variant | None = None
+    ) -> list[float]:
+        values = []
+        for run in self.rounds:
+            metrics = self._results(run, variant)[impl.key]
+            if metric.missing is None:
+                values.append(metrics[metric.key])
+            else:
+                values.append(metrics.get(metric.key, metric.missing))
+        return values
+
+    def variant_summary(self, variant: Variant | None) -> dict[str, dict[str, float]]:
         return {
             impl.key: {
-                metric.key: metric.summarize(self.values(impl, metric.key))
-                for metric in self.workload.metrics
+                metric.key: metric.summarize(self.values(impl, metric, variant))
+                for metric in self.metrics
             }
             for impl in self.impls
         }
 
-    def ratios(self) -> dict[str, float | None]:
-        """huey 3.5.4 / ours of each metric with ``ratio``: above 1, ours is lower (faster)."""
-        summary = self.summary()
+    def variant_ratios(self, summary: dict[str, dict[str, float]]) -> dict[str, float | None]:
         ratios: dict[str, float | None] = {}
         if "ours" in summary and "huey354" in summary:
-            for metric in self.workload.metrics:
+            for metric in self.metrics:
                 if metric.ratio:
                     ours = summary["ours"][metric.key]
                     ratios[metric.key] = summary["huey354"][metric.key] / ours if ours else None
         return ratios
 
-    def to_json(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
+        """Each metric summarized across rounds (``Metric.summary``), per implementation (per
+        variant, then implementation, for a workload with variants)."""
+        if not self.workload.variants:
+            return self.variant_summary(None)
+        return {variant.key: self.variant_summary(variant) for variant in self.workload.variants}
+
+    def ratios(self) -> dict[str, Any]:
+        """huey 3.5.4 / ours of each metric with ``ratio``: above 1, ours is lower (faster)."""
+        if not self.workload.variants:
+            return self.variant_ratios(self.variant_summary(None))
         return {
+            variant.key: self.variant_ratios(self.variant_summary(variant))
+            for variant in self.workload.variants
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        report: dict[str, Any] = {
             "description": self.workload.headline(self.params),
             "params": self.params,
-            "order": "alternating: each round runs every implementation once; "
-            "the first of a round goes last in the next",
-            "metrics": {
-                metric.key: {"title": metric.title, "across_rounds": metric.summary}
-                for metric in self.workload.metrics
-            },
-            "rounds": self.rounds,
-            "summary": self.summary(),
-            "ratio_huey354_over_ours": self.ratios(),
+            "order": "alternating: each round runs every implementation once"
+            + (" with each variant" if self.workload.variants else "")
+            + "; the first of a round goes last in the next",
         }
+        if self.workload.variants:
+            report["variants"] = {variant.key: variant.label for variant in self.workload.variants}
+        report.update(
+            metrics={
+                metric.key: {"title": metric.title, "across_rounds": metric.summary}
+                for metric in self.metrics
+            },
+            rounds=self.rounds,
+            summary=self.summary(),
+            ratio_huey354_over_ours=self.ratios(),
+            notes=self.workload.notes(self),
+        )
+        return report
 
 
 def run_workload(
@@ -316,19 +403,30 @@ def run_workload(
 ) -> WorkloadResult:
     result = WorkloadResult(workload, dict(params), list(impls))
     width = max(len(impl.label) for impl in impls)
+    variant_width = max((len(variant.label) for variant in workload.variants), default=0)
     for index in range(rounds):
         order = list(impls) if index % 2 == 0 else list(reversed(impls))
-        results: dict[str, dict[str, float]] = {}
-        for impl in order:
-            workdir = scratch / f"{workload.name}-{index + 1}-{impl.key}"
-            workdir.mkdir(parents=True)
-            metrics = workload.run_once(impl, params, workdir, seed=index)
-            results[impl.key] = metrics
-            shown = "  ".join(
-                f"{metric.title} {metric.fmt.format(metrics[metric.key])}"
-                for metric in workload.metrics
-            )
-            progress(f"  round {index + 1}/{rounds}  {impl.label:<{width}}  {shown}")
+        results: dict[str, Any] = {}
+        for variant in workload.variants or (None,):
+            for impl in order:
+                where = impl.key if variant is None else f"{variant.key}-{impl.key}"
+                workdir = scratch / f"{workload.name}-{index + 1}-{where}"
+                workdir.mkdir(parents=True)
+                if variant is None:
+                    metrics = workload.run_once(impl, params, workdir, seed=index)
+                    results[impl.key] = metrics
+                else:
+                    metrics = workload.run_once(impl, params, workdir, index, variant)
+                    results.setdefault(variant.key, {})[impl.key] = metrics
+                shown = "  ".join(
+                    f"{metric.title} {metric.fmt.format(metrics[metric.key])}"
+                    for metric in workload.metrics
+                    if metric.table
+                )
+                label = f"{impl.label:<{width}}"
+                if variant is not None:
+                    label += f"  {variant.label:<{variant_width}}"
+                progress(f"  round {index + 1}/{rounds}  {label}  {shown}")
         result.rounds.append(
             {"round": index + 1, "order": [impl.key for impl in order], "results": results}
         )
@@ -363,36 +461,37 @@ def machine_info(impls: Sequence[Implementation]) -> dict[str, Any]:
 
 def render(result: WorkloadResult, rounds: int) -> str:
     workload, impls = result.workload, result.impls
-    summary, ratios = result.summary(), result.ratios()
-    header = ["implementation", *(metric.title for metric in workload.metrics)]
-    rows = [
-        [
-            impl.label,
-            *(metric.fmt.format(summary[impl.key][metric.key]) for metric in workload.metrics),
-        ]
-        for impl in impls
-    ]
-    if ratios:
-        rows.append(
-            [
-                "huey 3.5.4 / ours",
-                *(
-                    "-"
-                    if not metric.ratio or ratios.get(metric.key) is None
-                    else f"{ratios[metric.key]:.1f}x"
-                    for metric in workload.metrics
-                ),
+    shown = [metric for metric in result.metrics if metric.table]
+    labels = 2 if workload.variants else 1  # Left-aligned columns: implementation (settings).
+    header = ["implementation", *(["settings"] if workload.variants else [])]
+    header += [metric.title for metric in shown]
+    rows: list[list[str]] = []
+    for variant in result.variants:
+        summary = result.variant_summary(variant)
+        ratios = result.variant_ratios(summary)
+        setting = [] if variant is None else [variant.label]
+        for impl in impls:
+            cells = [metric.fmt.format(summary[impl.key][metric.key]) for metric in shown]
+            rows.append([impl.label, *setting, *cells])
+        if ratios:
+            cells = [
+                "-"
+                if not metric.ratio or ratios.get(metric.key) is None
+                else f"{ratios[metric.key]:.1f}x"
+                for metric in shown
             ]
-        )
+            rows.append(["huey 3.5.4 / ours", *setting, *cells])
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = (cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True))
-        return "  ".join([first, *rest])
+        left = [cell.ljust(width) for cell, width in zip(cells[:labels], widths, strict=False)]
+        right = (
+            cell.rjust(width) for cell, width in zip(cells[labels:], widths[labels:], strict=True)
+        )
+        return "  ".join([*left, *right]).rstrip()
 
     params = ", ".join(f"{key}={value}" for key, value in result.params.items())
-    means = [metric.title for metric in workload.metrics if metric.summary == "mean"]
+    means = [metric.title for metric in shown if metric.summary == "mean"]
     summaries = "medians across rounds" + (f" ({', '.join(means)}: mean)" if means else "")
     lines = [
         f"{workload.name}: {workload.headline(result.params)}",
@@ -402,14 +501,23 @@ def render(result: WorkloadResult, rounds: int) -> str:
         line(["-" * width for width in widths]),
         *(line(row) for row in rows),
     ]
+    notes = workload.notes(result)
+    if notes:
+        lines += ["", *notes]
     return "\n".join(lines)
 
 
 def render_machine(machine: dict[str, Any], impls: Sequence[Implementation]) -> str:
-    pythons = ", ".join(f"{impl.label}: Python {impl.python_version}" for impl in impls)
+    redis = "redis_server" in machine
+    pythons = ", ".join(
+        f"{impl.label}: Python {impl.python_version}"
+        + (f", redis-py {impl.redis_version}" if redis else "")
+        for impl in impls
+    )
     load = machine.get("load_average")
     load_text = f", load average {load[0]:.2f}" if load else ""
+    server = f"\nredis-server {machine['redis_server']}, private, on loopback" if redis else ""
     return (
         f"machine: {machine['cores']} cores ({machine['usable_cores']} usable), "
-        f"{machine['cpu_model']}, {machine['platform']}{load_text}\n{pythons}"
+        f"{machine['cpu_model']}, {machine['platform']}{load_text}\n{pythons}{server}"
     )

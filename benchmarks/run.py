@@ -10,8 +10,13 @@ over the rounds of one run on the same machine (``_harness``); the report gives 
 each metric across rounds. ``--smoke`` is a seconds-long run for CI: 1 round, few tasks.
 Performance is reported, never asserted.
 
+The Redis workloads (``roundtrip-redis``, ``commands-per-task``, ``throughput-redis``) start
+a private ``redis-server`` (from the PATH, or ``$HUEY_BENCH_REDIS_SERVER``) on a free loopback
+port for every run, and need redis-py in both environments.
+
 Exit status: 0 measured, 1 a measurement failed, 2 bad usage, 3 an implementation's
-environment is unavailable (for example the huey 3.5.4 virtualenv cannot be built).
+environment is unavailable (for example the huey 3.5.4 virtualenv cannot be built, or a Redis
+workload finds no redis-server).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ if __package__ in (None, ""):  # Run as a script: make the ``benchmarks`` packag
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import benchmarks.workloads  # noqa: F401 - registers the workloads
-from benchmarks import _envs, _harness
+from benchmarks import _envs, _harness, _redis
 
 EXIT_FAILED, EXIT_UNAVAILABLE = 1, 3
 
@@ -73,6 +78,16 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def redis_requirements(impls: list[_envs.Implementation]) -> str:
+    """The redis-server version; raises when it or an implementation's redis-py is missing."""
+    for impl in impls:
+        if impl.redis_version is None:
+            raise _envs.EnvUnavailable(f"{impl.label} ({impl.python}) has no redis-py")
+    if len({impl.redis_version for impl in impls}) > 1:
+        progress("warning: the implementations use different redis-py versions")
+    return _redis.server_version()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     workload = _harness.WORKLOADS[args.workload]
@@ -87,10 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         progress("locating the implementations...")
         impls = [_envs.ours(args.ours_python), _envs.published(args.huey_python)]
-    except _envs.EnvUnavailable as exc:
+        redis_server = redis_requirements(impls) if workload.needs_redis else None
+    except (_envs.EnvUnavailable, _redis.RedisUnavailable) as exc:
         progress(f"benchmarks/run.py: unavailable: {exc}")
         return EXIT_UNAVAILABLE
     machine = _harness.machine_info(impls)
+    if redis_server is not None:
+        machine["redis_server"] = redis_server
     if len({impl.python_version for impl in impls}) > 1:
         progress("warning: the implementations run on different Python versions")
 
@@ -99,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     progress(f"{workload.name}: {rounds} round(s), work directory {scratch}")
     try:
         result = _harness.run_workload(workload, impls, rounds, params, scratch, progress)
-    except _harness.BenchmarkError as exc:
-        progress(f"benchmarks/run.py: {workload.name} failed: {exc}")
+    except (_harness.BenchmarkError, _redis.RedisUnavailable, _redis.RespError, OSError) as exc:
+        what = str(exc) if isinstance(exc, _harness.BenchmarkError) else repr(exc)
+        progress(f"benchmarks/run.py: {workload.name} failed: {what}")
         progress(f"logs and databases kept in {scratch}")
         return EXIT_FAILED
     if args.keep:

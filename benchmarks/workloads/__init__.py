@@ -4,4 +4,9 @@ Adding a workload: a module here with a ``Workload`` subclass passed to ``regist
 subprocess clients in ``benchmarks/apps/``, and its import below.
 """
 
-from benchmarks.workloads import roundtrip  # noqa: F401 - registers the workload
+from benchmarks.workloads import (  # noqa: F401 - registers the workloads
+    commands,
+    roundtrip,
+    roundtrip_redis,
+    throughput_redis,
+)

@@ -27,6 +27,7 @@ from benchmarks._harness import (
     Consumer,
     Metric,
     Option,
+    Variant,
     Workload,
     percentile,
     register,
@@ -61,11 +62,28 @@ class RoundTrip(Workload):
         )
 
     def run_once(
-        self, impl: Implementation, params: dict[str, Any], workdir: Path, seed: int
+        self,
+        impl: Implementation,
+        params: dict[str, Any],
+        workdir: Path,
+        seed: int,
+        variant: Variant | None = None,
     ) -> dict[str, float]:
         # TMPDIR: anything an implementation keeps in the temporary directory (this project's
         # SQLite wake-up sockets) stays in the run's directory, removed with it.
         env = impl.env({"HUEY_BENCH_DB": str(workdir / "bench.db"), "TMPDIR": str(workdir)})
+        return self.measure(impl, params, workdir, seed, env, "bench_app")
+
+    def measure(
+        self,
+        impl: Implementation,
+        params: dict[str, Any],
+        workdir: Path,
+        seed: int,
+        env: dict[str, str],
+        app: str,
+    ) -> dict[str, float]:
+        """One run against ``app`` (a module of ``apps/``), ``env`` saying where its data is."""
         out = workdir / "roundtrip.json"
         args = [
             str(out),
@@ -74,9 +92,10 @@ class RoundTrip(Workload):
             f"--min-sleep={params['min_sleep_ms'] / 1000}",
             f"--max-sleep={params['max_sleep_ms'] / 1000}",
             f"--seed={seed}",
+            f"--app={app}",
         ]
         budget = 120.0 + params["tasks"] * (1.0 + params["max_sleep_ms"] / 1000)
-        with Consumer(impl, ["bench_app.huey", "-w", "1"], workdir, env) as consumer:
+        with Consumer(impl, [f"{app}.huey", "-w", "1"], workdir, env) as consumer:
             run_client(impl, CLIENT, args, workdir, env, consumer, timeout=budget)
             time.sleep(SETTLE_SECONDS)
             idle = consumer.idle_cpu_percent(params["idle_seconds"])
