@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -38,6 +39,15 @@ class _Guard:
         self._on_exit()
 
     def __call__(self, fn: F) -> F:
+        if inspect.iscoroutinefunction(fn):  # Held until the coroutine is done, not created.
+
+            @functools.wraps(fn)
+            async def ainner(*args: Any, **kwargs: Any) -> Any:
+                with self:
+                    return await fn(*args, **kwargs)
+
+            return ainner  # type: ignore[return-value]
+
         @functools.wraps(fn)
         def inner(*args: Any, **kwargs: Any) -> Any:
             with self:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import inspect
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
 from huey.exceptions import TaskTimeout
@@ -29,6 +30,8 @@ class Task:
     default_expires: Any = None
     default_timeout: float | None = None
     default_retry_backoff: float = 0
+    # The task of an ``async def`` function: ``coroutine()`` gives its body to await.
+    is_async: bool = False
 
     def __init__(
         self,
@@ -66,6 +69,14 @@ class Task:
 
     def execute(self) -> Any:
         raise NotImplementedError(f"{type(self).__name__} has no function to execute")
+
+    def coroutine(self) -> Coroutine[Any, Any, Any]:
+        """An async task's body as a new coroutine, held to the task's timeout by asyncio.
+
+        For worker types that await bodies on an event loop of their own; ``execute()`` runs
+        the same coroutine to completion for the others (see ``huey._coroutines``).
+        """
+        raise TypeError(f"{self.name} is not an async task")
 
     @property
     def data(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -185,10 +196,28 @@ class TaskWrapper:
     ) -> type[Task]:
         func = self.func
 
-        def execute(task: Task) -> Any:
+        def call(task: Task) -> Any:
             if context:
                 return func(*task.args, **task.kwargs, task=task)
             return func(*task.args, **task.kwargs)
+
+        def coroutine(task: Task) -> Coroutine[Any, Any, Any]:
+            from huey._coroutines import bounded
+
+            return bounded(task, call(task))
+
+        def execute_async(task: Task) -> Any:
+            from huey._coroutines import run_coroutine
+
+            return run_coroutine(task.coroutine())
+
+        def execute(task: Task) -> Any:
+            value = call(task)
+            if inspect.iscoroutine(value):  # A plain function that wraps an async one.
+                from huey._coroutines import bounded, run_coroutine
+
+                return run_coroutine(bounded(task, value))
+            return value
 
         attrs: dict[str, Any] = {
             "name": self.name,
@@ -196,6 +225,8 @@ class TaskWrapper:
             "__module__": func.__module__,
             "__doc__": func.__doc__,
         }
+        if inspect.iscoroutinefunction(func):
+            attrs.update(is_async=True, coroutine=coroutine, execute=execute_async)
         if retries is not None:
             attrs["default_retries"] = retries
         if retry_delay is not None:

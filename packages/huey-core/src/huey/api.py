@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import datetime as dt
 import importlib
+import inspect
 import logging
 import threading
 import time
@@ -207,6 +208,12 @@ class Huey:
                 with obj as ctx:
                     return func(ctx, *args, **kw) if as_argument else func(*args, **kw)
 
+            async def ainner(*args: Any, **kw: Any) -> Any:  # The context spans the awaiting.
+                with obj as ctx:
+                    return await (func(ctx, *args, **kw) if as_argument else func(*args, **kw))
+
+            if inspect.iscoroutinefunction(func):
+                inner = ainner
             inner.__name__ = func.__name__
             inner.__qualname__ = func.__qualname__
             inner.__module__ = func.__module__
@@ -431,30 +438,58 @@ class Huey:
 
         A task not yet due goes to the schedule; a revoked or expired one is skipped. A
         failure is recorded, signalled, retried or passed to ``on_error``, not raised.
+
+        It is ``begin_execution()``, the body (``task.execute()``), then ``finish_execution()``
+        with the outcome: a worker that runs bodies elsewhere (an event loop) calls the two.
+        """
+        if not self.begin_execution(task, timestamp):
+            return None
+        try:
+            value, exception = task.execute(), None
+        except Exception as exc:
+            value, exception = None, exc
+        # A BaseException (a worker interrupted) propagates and leaves the task in flight, for
+        # notify_interrupted_tasks() to report.
+        return self.finish_execution(task, value, exception)
+
+    def begin_execution(self, task: Task, timestamp: dt.datetime | None = None) -> bool:
+        """What comes before a task's body; True when the body is to run now.
+
+        A task not yet due goes to the schedule; a revoked, expired or canceled one is skipped.
+        Otherwise the task is in flight, ``SIGNAL_EXECUTING`` and pre-execute hooks have run and
+        its timeout counts from now: run the body, then call ``finish_execution()``.
         """
         timestamp = timestamp or self._now()
         if not self.ready_to_run(task, timestamp):
             self.add_schedule(task)
-            return None
+            return False
         if self.is_revoked(task, timestamp, peek=False):
             self._emit(SIGNAL_REVOKED, task)
         elif task.expires_resolved is not None and task.expires_resolved < timestamp:
             self._emit(SIGNAL_EXPIRED, task)
         else:
-            return self._run(task)
+            with self._in_flight_lock:
+                self._tasks_in_flight.add(task)
+            try:
+                started = self._start(task)
+            except Exception:
+                self._leave_flight(task)
+                raise
+            if not started:
+                self._leave_flight(task)
+            return started
         self._skip_chord_member(task)
-        return None
+        return False
 
-    def _run(self, task: Task) -> Any:
-        with self._in_flight_lock:
-            self._tasks_in_flight.add(task)
+    def finish_execution(self, task: Task, value: Any, exception: Exception | None = None) -> Any:
+        """What follows a body started by ``begin_execution()`` that returned ``value`` or
+        raised ``exception``: the result is stored, signals and post-execute hooks run, and the
+        pipeline, a retry or the error handler follows. Returns the value (None on failure)."""
         try:
-            value = self._execute(task)
+            value = self._finish(task, value, exception)
         except Exception:
             self._leave_flight(task)
             raise
-        # Not in a ``finally``: a task stopped by a BaseException (a shutdown) stays in flight,
-        # for notify_interrupted_tasks() to report.
         self._leave_flight(task)
         return value
 
@@ -462,24 +497,27 @@ class Huey:
         with self._in_flight_lock:
             self._tasks_in_flight.discard(task)
 
-    def _execute(self, task: Task) -> Any:
+    def _start(self, task: Task) -> bool:
         self._emit(SIGNAL_EXECUTING, task)
         try:
             self._run_pre_execute(task)
         except CancelExecution:
             self._emit(SIGNAL_CANCELED, task)
             self._skip_chord_member(task)
-            return None
-
+            return False
         task._start_time = time.monotonic()
-        value, exception = None, None
-        try:
-            value = task.execute()
-            if self._stores_results(task) and (value is not None or self.store_none):
-                self.put_result(task.id, value)  # A value that cannot be stored fails the task.
-        except Exception as exc:
-            value, exception = None, exc
-        # Outcomes are handled outside the except block: retries in immediate mode run
+        return True
+
+    def _finish(self, task: Task, value: Any, exception: Exception | None) -> Any:
+        if exception is None:
+            try:
+                if self._stores_results(task) and (value is not None or self.store_none):
+                    self.put_result(task.id, value)  # A value that cannot be stored fails it.
+            except Exception as exc:
+                exception = exc
+        if exception is not None:
+            value = None
+        # Outcomes are handled outside any except block: retries in immediate mode run
         # synchronously and must not chain onto this exception. Post-execute hooks run between
         # the outcome being recorded and what follows from it, as in huey 3.5.4.
         if exception is None:
