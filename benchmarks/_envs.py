@@ -6,9 +6,10 @@
 - ``huey354``: the published huey 3.5.4 in a virtualenv of its own, built on first use with pip
   and cached under ``$XDG_CACHE_HOME/huey-bench/`` (``~/.cache/huey-bench/``), keyed by the huey
   version and the base interpreter; rebuilt when missing, incomplete or broken. Besides huey it
-  holds ``redis`` (redis-py, for the Redis workloads), the version the harness's environment
-  has when it has one, so both implementations talk to Redis through the same client; a cached
-  virtualenv without it (or with another version) gets it installed on next use. Nothing of
+  holds ``redis`` (redis-py, for the Redis workloads) and ``gevent`` (for ``-k greenlet``, the
+  io-bound workload), each at the version the harness's environment has when it has one, so
+  both implementations run the same client and event loop; a cached virtualenv without them
+  (or with other versions) gets them installed on next use. Nothing of
   this project is installed there, and the published huey is never installed anywhere else.
 
 The harness process imports neither: every measurement runs in subprocesses started from an
@@ -49,9 +50,14 @@ try:
     redis_version = redis.__version__
 except ImportError:
     redis_version = None
+try:
+    import gevent
+    gevent_version = gevent.__version__
+except ImportError:
+    gevent_version = None
 print(json.dumps({"huey_version": getattr(huey, "__version__", "unknown"),
                   "huey_file": huey.__file__, "sqlite": sqlite,
-                  "redis_version": redis_version,
+                  "redis_version": redis_version, "gevent_version": gevent_version,
                   "python_version": sys.version.split()[0]}))
 """
 
@@ -70,6 +76,7 @@ class Implementation:
     huey_version: str
     python_version: str
     redis_version: str | None = None  # redis-py, None when the environment has none.
+    gevent_version: str | None = None  # For -k greenlet; None when the environment has none.
 
     def command(self, name: str) -> Path:
         """An executable of this implementation's environment (``huey_consumer``, ...)."""
@@ -88,6 +95,7 @@ class Implementation:
             "python_version": self.python_version,
             "huey_version": self.huey_version,
             "redis_py_version": self.redis_version or "not installed",
+            "gevent_version": self.gevent_version or "not installed",
         }
 
 
@@ -157,6 +165,7 @@ def ours(python: Path | None = None) -> Implementation:
         huey_version=str(info["huey_version"]),
         python_version=str(info["python_version"]),
         redis_version=_optional(info.get("redis_version")),
+        gevent_version=_optional(info.get("gevent_version")),
     )
 
 
@@ -194,13 +203,22 @@ def _published_ok(python: Path) -> str | None:
     return None
 
 
-def _redis_requirement() -> str:
-    """redis-py for the huey 3.5.4 virtualenv: the version the harness's environment has (this
-    project's, by default), so both implementations use the same client; else the newest."""
+def _same_as_harness(distribution: str) -> str:
+    """``distribution`` at the version the harness's environment has (this project's, by
+    default), so both implementations run the same one; else the newest."""
     try:
-        return f"redis=={importlib.metadata.version('redis')}"
+        return f"{distribution}=={importlib.metadata.version(distribution)}"
     except importlib.metadata.PackageNotFoundError:
-        return "redis"
+        return distribution
+
+
+def _extra_requirements() -> dict[str, str]:
+    """What the huey 3.5.4 virtualenv holds besides huey, by the probe's key: redis-py (the
+    Redis workloads) and gevent (``-k greenlet``, the io-bound workload)."""
+    return {
+        "redis_version": _same_as_harness("redis"),
+        "gevent_version": _same_as_harness("gevent"),
+    }
 
 
 def _run_steps(steps: list[list[str]]) -> str | None:
@@ -221,14 +239,18 @@ def _pip_install(venv: Path, *requirements: str) -> list[str]:
     return [str(_venv_python(venv)), "-m", "pip", "install", "--quiet", *requirements]
 
 
-def _redis_ok(venv: Path, requirement: str) -> bool:
-    """Whether the virtualenv's redis-py meets ``requirement`` (``redis`` or ``redis==X``)."""
+def _missing_extras(venv: Path) -> list[str]:
+    """The requirements of ``_extra_requirements`` the virtualenv does not meet."""
     try:
         info = _probe(_venv_python(venv))
     except EnvUnavailable:
-        return False
-    wanted = requirement.partition("==")[2]
-    return info.get("redis_version") is not None and (not wanted or info["redis_version"] == wanted)
+        return list(_extra_requirements().values())
+    missing = []
+    for key, requirement in _extra_requirements().items():
+        wanted = requirement.partition("==")[2]
+        if info.get(key) is None or (wanted and info[key] != wanted):
+            missing.append(requirement)
+    return missing
 
 
 def _build_venv(venv: Path) -> str | None:
@@ -237,7 +259,7 @@ def _build_venv(venv: Path) -> str | None:
     reason = _run_steps(
         [
             [sys.executable, "-m", "venv", str(venv)],
-            _pip_install(venv, f"huey=={PUBLISHED_VERSION}", _redis_requirement()),
+            _pip_install(venv, f"huey=={PUBLISHED_VERSION}", *_extra_requirements().values()),
         ]
     )
     if reason is None:
@@ -258,15 +280,16 @@ def _published_venv() -> Path:
     with open(cache / f".{venv.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # One builder at a time.
         if (venv / ".complete").exists() and _published_ok(_venv_python(venv)) is None:
-            # Built before the Redis workloads, or for another redis-py: (re)install it only.
-            requirement = _redis_requirement()
-            if _redis_ok(venv, requirement):
+            # Built before a workload needed redis-py or gevent, or for another version of
+            # one: (re)install only those.
+            missing = _missing_extras(venv)
+            if not missing:
                 return _venv_python(venv)
-            reason = _run_steps([_pip_install(venv, requirement)])
-            if reason is None and _redis_ok(venv, requirement):
+            reason = _run_steps([_pip_install(venv, *missing)])
+            if reason is None and not _missing_extras(venv):
                 return _venv_python(venv)
             raise EnvUnavailable(
-                f"cannot install {requirement} in the huey {PUBLISHED_VERSION} virtualenv "
+                f"cannot install {' '.join(missing)} in the huey {PUBLISHED_VERSION} virtualenv "
                 f"{venv}: {reason or 'installed, yet not importable'}"
             )
         reason = _build_venv(venv)
@@ -296,4 +319,5 @@ def published(python: Path | None = None) -> Implementation:
         huey_version=str(info["huey_version"]),
         python_version=str(info["python_version"]),
         redis_version=_optional(info.get("redis_version")),
+        gevent_version=_optional(info.get("gevent_version")),
     )

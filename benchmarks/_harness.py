@@ -236,6 +236,7 @@ class Workload(ABC):
     variants: tuple[Variant, ...] = ()  # Empty: one row per implementation.
     default_rounds: int = 5
     needs_redis: bool = False  # Runs redis-server, and redis-py in both environments.
+    needs_gevent: bool = False  # Runs -k greenlet: gevent in both environments.
 
     @abstractmethod
     def run_once(

@@ -103,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         progress("locating the implementations...")
         impls = [_envs.ours(args.ours_python), _envs.published(args.huey_python)]
         redis_server = redis_requirements(impls) if workload.needs_redis else None
+        if workload.needs_gevent:
+            for impl in impls:
+                if impl.gevent_version is None:
+                    raise _envs.EnvUnavailable(f"{impl.label} ({impl.python}) has no gevent")
     except (_envs.EnvUnavailable, _redis.RedisUnavailable) as exc:
         progress(f"benchmarks/run.py: unavailable: {exc}")
         return EXIT_UNAVAILABLE

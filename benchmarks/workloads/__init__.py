@@ -6,7 +6,10 @@ subprocess clients in ``benchmarks/apps/``, and its import below.
 
 from benchmarks.workloads import (  # noqa: F401 - registers the workloads
     commands,
+    enqueue,
+    io_bound,
     roundtrip,
     roundtrip_redis,
+    throughput,
     throughput_redis,
 )

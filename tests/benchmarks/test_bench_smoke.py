@@ -134,3 +134,53 @@ def test_throughput_redis_smoke_reports_both_implementations(tmp_path: Path) -> 
         assert metrics["tasks_per_s"] > 0, impl
         assert metrics["drain_tasks_per_s"] > 0, impl
         assert metrics["cpu_us_per_task"] >= 0, impl
+
+
+@pytest.mark.parametrize("workload", ["enqueue-sqlite", "enqueue-redis"])
+def test_enqueue_smoke_reports_single_calls_and_map(workload: str, tmp_path: Path) -> None:
+    report, stdout = run_smoke(workload, tmp_path)
+    result = report["workloads"][workload]
+    variants = {"single", "map"}
+    assert set(result["variants"]) == variants
+    assert set(result["rounds"][0]["results"]) == variants
+    summary = result["summary"]
+    assert set(summary) == variants
+    for variant, rows in summary.items():
+        assert set(rows) == IMPLEMENTATIONS, variant
+        for impl, metrics in rows.items():
+            assert metrics["tasks_per_s"] > 0, (variant, impl)
+            assert metrics["us_per_task"] > 0, (variant, impl)
+    assert "task.map(batch)" in stdout
+
+
+def test_throughput_sqlite_smoke_reports_both_implementations(tmp_path: Path) -> None:
+    report, _ = run_smoke("throughput-sqlite", tmp_path)
+    result = report["workloads"]["throughput-sqlite"]
+    assert set(result["rounds"][0]["results"]) == IMPLEMENTATIONS
+    summary = result["summary"]
+    assert set(summary) == IMPLEMENTATIONS
+    for impl, metrics in summary.items():
+        assert metrics["total_s"] > 0, impl
+        assert metrics["drain_s"] > 0, impl
+        assert metrics["tasks_per_s"] > 0, impl
+        assert metrics["drain_tasks_per_s"] > 0, impl
+        assert metrics["cpu_us_per_task"] >= 0, impl
+
+
+def test_io_bound_smoke_reports_greenlet_and_asyncio(tmp_path: Path) -> None:
+    report, stdout = run_smoke("io-bound", tmp_path)
+    for impl in IMPLEMENTATIONS:
+        assert report["implementations"][impl]["gevent_version"] != "not installed"
+    result = report["workloads"]["io-bound"]
+    variants = {"greenlet", "asyncio"}
+    assert set(result["variants"]) == variants
+    summary = result["summary"]
+    assert set(summary) == variants
+    for variant, rows in summary.items():
+        assert set(rows) == IMPLEMENTATIONS, variant
+        for impl, metrics in rows.items():
+            assert metrics["drain_tasks_per_s"] > 0, (variant, impl)
+            assert metrics["ceiling_percent"] > 0, (variant, impl)
+            assert metrics["drain_s"] > 0, (variant, impl)
+            assert metrics["total_s"] > 0, (variant, impl)
+    assert "-k asyncio" in stdout
