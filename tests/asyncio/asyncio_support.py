@@ -10,9 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -21,27 +19,12 @@ if str(HERE) not in sys.path:  # For ``import async_apps.app`` in the test proce
     sys.path.insert(0, str(HERE))
 
 from async_apps.app import read_events  # noqa: E402
-
-T = TypeVar("T")
+from polling import wait_for  # noqa: E402 - re-exported for the tests
 
 BIN = Path(sys.executable).parent
 CONSUMER_SCRIPT = BIN / "huey_consumer"
 # Quick polling, scheduler and health checks.
 FAST = ["-d", "0.01", "-m", "0.1", "-s", "0.1", "-c", "0.2"]
-
-
-def wait_for(
-    predicate: Callable[[], T], timeout: float = 20.0, interval: float = 0.02, what: str = ""
-) -> T:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(interval)
 
 
 def events(directory: str | Path, kind: str) -> list[list[str]]:

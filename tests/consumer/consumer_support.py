@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -21,27 +21,12 @@ if str(HERE) not in sys.path:  # For ``import apps.basic`` in the test process.
     sys.path.insert(0, str(HERE))
 
 from apps.basic import read_events  # noqa: E402
-
-T = TypeVar("T")
+from polling import wait_for  # noqa: E402 - re-exported for the tests
 
 # The console script installed next to the interpreter running the tests.
 CONSUMER_SCRIPT = Path(sys.executable).parent / "huey_consumer"
 # Options that keep test runs quick: fast polling, scheduler and health checks.
 FAST = ["-d", "0.01", "-m", "0.1", "-s", "0.1", "-c", "0.2"]
-
-
-def wait_for(
-    predicate: Callable[[], T], timeout: float = 15.0, interval: float = 0.02, what: str = ""
-) -> T:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(interval)
 
 
 def events_of(directory: str | Path, kind: str) -> list[list[str]]:

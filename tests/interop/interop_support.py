@@ -239,3 +239,16 @@ class Consumer:
 
 # Producer first, consumer second.
 DIRECTIONS = {"huey354-to-ours": ("huey354", "ours"), "ours-to-huey354": ("ours", "huey354")}
+
+
+def wait_for_fleet(predicate: Any, timeout: float, what: str, consumers: list[Consumer]) -> None:
+    """Poll ``predicate``; fail at once if a consumer died, or with their logs on timeout."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        for consumer in consumers:
+            if not consumer.alive():
+                pytest.fail(f"the {consumer.name} consumer died:\n{consumer.log()[-5000:]}")
+        if time.monotonic() > deadline:
+            logs = "\n".join(f"--- {c.name}\n{c.log()[-3000:]}" for c in consumers)
+            pytest.fail(f"timed out after {timeout}s waiting for {what}\n{logs}")
+        time.sleep(0.05)

@@ -33,7 +33,15 @@ from typing import Any
 
 import pytest
 import redis
-from interop_support import APPS, DIRECTIONS, STEP_TIMEOUT, Consumer, Side, unavailable
+from interop_support import (
+    APPS,
+    DIRECTIONS,
+    STEP_TIMEOUT,
+    Consumer,
+    Side,
+    unavailable,
+    wait_for_fleet,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -432,18 +440,6 @@ FLEET_TASKS = 300
 SCHEDULE_EVERY = 25
 
 
-def _wait(predicate: Any, timeout: float, what: str, consumers: list[Consumer]) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        for consumer in consumers:
-            if not consumer.alive():
-                pytest.fail(f"the {consumer.name} consumer died:\n{consumer.log()[-5000:]}")
-        if time.monotonic() > deadline:
-            logs = "\n".join(f"--- {c.name}\n{c.log()[-3000:]}" for c in consumers)
-            pytest.fail(f"timed out after {timeout}s waiting for {what}\n{logs}")
-        time.sleep(0.05)
-
-
 @pytest.mark.parametrize("kind", ["redis", "priority_redis"])
 def test_mixed_fleet_runs_every_task_exactly_once(
     kind: str,
@@ -464,7 +460,9 @@ def test_mixed_fleet_runs_every_task_exactly_once(
     def up(impl: str) -> int:
         return sum(1 for field in client.hkeys(results) if field.startswith(f"up:{impl}:".encode()))
 
-    _wait(lambda: up("huey354") >= 2 and up("ours") >= 2, 30, "both consumers' workers", consumers)
+    wait_for_fleet(
+        lambda: up("huey354") >= 2 and up("ours") >= 2, 30, "both consumers' workers", consumers
+    )
     half = FLEET_TASKS // 2
     for name, (start, stop) in (("huey354", (0, half)), ("ours", (half, FLEET_TASKS))):
         data = {"start": start, "stop": stop, "schedule_every": SCHEDULE_EVERY}
@@ -479,7 +477,7 @@ def test_mixed_fleet_runs_every_task_exactly_once(
         scheduled = client.zcard(f"huey.schedule.{MAIN_KEY_NAME}")
         return runs() >= FLEET_TASKS and pending == 0 and scheduled == 0
 
-    _wait(idle, 90, f"{FLEET_TASKS} runs and empty queues", consumers)
+    wait_for_fleet(idle, 90, f"{FLEET_TASKS} runs and empty queues", consumers)
     time.sleep(0.5)  # A task run twice would show up by now.
     for consumer in consumers:
         assert consumer.stop() == 0, consumer.log()[-5000:]

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from interop_support import DIRECTIONS, Consumer, Side
+from interop_support import DIRECTIONS, Consumer, Side, wait_for_fleet
 
 pytestmark = pytest.mark.slow
 
@@ -260,18 +260,6 @@ def _query(db: Path, sql: str, *params: Any) -> list[Any]:
         conn.close()
 
 
-def _wait(predicate: Any, timeout: float, what: str, consumers: list[Consumer]) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        for consumer in consumers:
-            if not consumer.alive():
-                pytest.fail(f"the {consumer.name} consumer died:\n{consumer.log()[-5000:]}")
-        if time.monotonic() > deadline:
-            logs = "\n".join(f"--- {c.name}\n{c.log()[-3000:]}" for c in consumers)
-            pytest.fail(f"timed out after {timeout}s waiting for {what}\n{logs}")
-        time.sleep(0.05)
-
-
 def test_mixed_fleet_runs_every_task_exactly_once(
     sides: dict[str, Side], tmp_path: Path, consumers: list[Consumer]
 ) -> None:
@@ -292,7 +280,9 @@ def test_mixed_fleet_runs_every_task_exactly_once(
         )
         return int(rows[0][0])
 
-    _wait(lambda: up("huey354") >= 2 and up("ours") >= 2, 30, "both consumers' workers", consumers)
+    wait_for_fleet(
+        lambda: up("huey354") >= 2 and up("ours") >= 2, 30, "both consumers' workers", consumers
+    )
 
     half = FLEET_TASKS // 2
     for name, (start, stop) in (("huey354", (0, half)), ("ours", (half, FLEET_TASKS))):
@@ -310,7 +300,7 @@ def test_mixed_fleet_runs_every_task_exactly_once(
         scheduled = _query(db, "select count(*) from schedule where queue = ?", "interop")[0][0]
         return runs() >= FLEET_TASKS and pending == 0 and scheduled == 0
 
-    _wait(idle, 60, f"{FLEET_TASKS} runs and empty queues", consumers)
+    wait_for_fleet(idle, 60, f"{FLEET_TASKS} runs and empty queues", consumers)
     time.sleep(0.5)  # A task run twice would show up by now.
     for consumer in consumers:
         assert consumer.stop() == 0, consumer.log()[-5000:]

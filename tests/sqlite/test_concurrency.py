@@ -19,12 +19,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import IO, Any
+from typing import IO
 
 import pytest
+from polling import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -41,17 +42,6 @@ PRODUCERS = 4
 EXECUTIONS_PER_PRODUCER = 5000  # 20,000 task runs in all.
 # Anything in a log that means a failure reached the user (or the log).
 TROUBLE = re.compile(r"database is locked|Traceback|\bERROR\b|\bWARNING\b|\bCRITICAL\b|busy")
-
-
-def wait_for(
-    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-    return value
 
 
 class Processes:
