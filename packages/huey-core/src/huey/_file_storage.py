@@ -1,16 +1,26 @@
-"""``FileStorage``: queue, schedule, results and counters as files under one directory.
+"""``FileStorage``: queue, leases, schedule, results, counters and dead letters as files under
+one directory.
 
 Layout under ``path``::
 
     .lock                 flock()ed around every operation (absent with use_thread_lock)
     .sequence             last message sequence number, shared by all processes
     queue/<prio>-<seq>-<rand>       one file per message; names sort in dequeue order
+    leases/<token>                  one file per leased (in-flight) message, named by its lease
+                                    id (uuid4 hex): deadline (time.time() float) and deliveries
+                                    as a fixed big-endian header, then the message
     schedule/<ts>-<seq>-<rand>      one file per scheduled message; names sort by due time
     results/<aa>/<bb>/<sha256>      key/value store, ``levels`` directories deep
     counters/<sha256>               a counter's value as ASCII digits
+    dead_letters/<sha256>           dead-letter records, stored like results (key, then value)
 
 Every file is written to a dot-prefixed temporary name in its final directory and then
 ``os.replace``d, so readers only ever see complete files; dot-prefixed names are never read.
+
+``leases/`` and ``dead_letters/`` are created on first use. Lease deadlines are wall-clock
+times, as several processes compare them: a clock stepped forward lets leases lapse early (a
+duplicate delivery), one stepped back holds them longer. A lapsed lease is taken again before
+the queue by moving its message to a new lease file (new id, one more delivery).
 """
 
 from __future__ import annotations
@@ -25,10 +35,11 @@ import struct
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from huey._storage_base import BaseStorage
+from huey._storage_base import BaseStorage, Lease
 from huey.constants import EmptyData
 from huey.exceptions import ConfigurationError
 from huey.utils import to_timestamp
@@ -40,10 +51,14 @@ _QUEUE = "queue"
 _SCHEDULE = "schedule"
 _RESULTS = "results"
 _COUNTERS = "counters"
+_LEASES = "leases"
+_DEAD_LETTERS = "dead_letters"
 _LOCK_FILE = ".lock"
 _SEQUENCE_FILE = ".sequence"
 _TMP_PREFIX = ".tmp-"
 _KEY_HEADER = struct.Struct(">I")  # Length of the UTF-8 key that opens each result file.
+_LEASE_HEADER = struct.Struct(">dI")  # Deadline (time.time()) and deliveries, then the message.
+_LEASE_ID_CHARS = frozenset("0123456789abcdef")
 _MAX_LEVELS = 32  # Each level consumes two hex digits of a 64-digit SHA-256.
 
 # With use_thread_lock, every FileStorage of this process on one directory must share a lock,
@@ -75,6 +90,14 @@ def _visible(names: list[str]) -> list[str]:
     return [name for name in names if not name.startswith(".")]
 
 
+def _is_lease_id(lease_id: object) -> bool:
+    """True for a string shaped like the ids ``lease()`` hands out (uuid4 hex).
+
+    Checked before a lease id is used as a file name, so no id can reach outside ``leases/``.
+    """
+    return isinstance(lease_id, str) and len(lease_id) == 32 and set(lease_id) <= _LEASE_ID_CHARS
+
+
 class FileStorage(BaseStorage):
     """File-system storage, safe for several processes sharing ``path``.
 
@@ -85,6 +108,7 @@ class FileStorage(BaseStorage):
     """
 
     supports_priority = True
+    supports_leases = True
 
     def __init__(
         self,
@@ -113,6 +137,8 @@ class FileStorage(BaseStorage):
         self._schedule_dir = os.path.join(self.path, _SCHEDULE)
         self._results_dir = os.path.join(self.path, _RESULTS)
         self._counters_dir = os.path.join(self.path, _COUNTERS)
+        self._leases_dir = os.path.join(self.path, _LEASES)
+        self._dead_letters_dir = os.path.join(self.path, _DEAD_LETTERS)
         self._lock_path = os.path.join(self.path, _LOCK_FILE)
         self._sequence_path = os.path.join(self.path, _SEQUENCE_FILE)
         self._thread_lock = (
@@ -241,9 +267,20 @@ class FileStorage(BaseStorage):
         return self._result_dir(digest), digest
 
     @staticmethod
+    def _keyed(key: str, value: bytes) -> bytes:
+        """A result or dead-letter file: the key is stored, as the file's name is its hash."""
+        raw_key = _encode_key(key)
+        return _KEY_HEADER.pack(len(raw_key)) + raw_key + bytes(value)
+
+    @staticmethod
     def _result_value(blob: bytes) -> bytes:
         (size,) = _KEY_HEADER.unpack_from(blob)
         return blob[_KEY_HEADER.size + size :]
+
+    @staticmethod
+    def _result_key(blob: bytes) -> str:
+        (size,) = _KEY_HEADER.unpack_from(blob)
+        return blob[_KEY_HEADER.size : _KEY_HEADER.size + size].decode("utf-8", "surrogatepass")
 
     def _iter_result_files(self) -> Iterator[str]:
         for root, dirs, files in os.walk(self._results_dir):
@@ -291,6 +328,132 @@ class FileStorage(BaseStorage):
     def flush_queue(self) -> None:
         with self._locked():
             self._clear_dir(self._queue_dir)
+            self._clear_dir(self._leases_dir)
+
+    # -- leases --------------------------------------------------------------------------------
+    def _lease_file(self, lease_id: str) -> str:
+        return os.path.join(self._leases_dir, lease_id)
+
+    @staticmethod
+    def _read_lease_header(filename: str) -> tuple[float, int] | None:
+        """(deadline, deliveries) of a lease file; None when it is gone or damaged."""
+        try:
+            with open(filename, "rb") as fh:
+                header = fh.read(_LEASE_HEADER.size)
+        except FileNotFoundError:
+            return None
+        if len(header) < _LEASE_HEADER.size:
+            return None
+        deadline, deliveries = _LEASE_HEADER.unpack(header)
+        return deadline, deliveries
+
+    def _write_lease(self, deadline: float, deliveries: int, data: bytes) -> str:
+        lease_id = uuid.uuid4().hex
+        self._write(self._leases_dir, lease_id, _LEASE_HEADER.pack(deadline, deliveries) + data)
+        return lease_id
+
+    def _take_lapsed(self, now: float) -> tuple[int, bytes, str] | None:
+        """The lapsed lease with the earliest deadline: (deliveries, message, file); lock held.
+
+        A scan of ``leases/``, which holds only in-flight messages.
+        """
+        earliest: tuple[float, int, str] | None = None
+        for name in self._listdir(self._leases_dir):
+            filename = self._lease_file(name)
+            header = self._read_lease_header(filename)
+            if header is None or header[0] > now:
+                continue
+            if earliest is None or header[0] < earliest[0]:
+                earliest = (header[0], header[1], filename)
+        if earliest is None:
+            return None
+        blob = self._read(earliest[2])
+        if blob is None or len(blob) < _LEASE_HEADER.size:  # pragma: no cover - lock bypassed
+            return None
+        return earliest[1], blob[_LEASE_HEADER.size :], earliest[2]
+
+    def lease(self, visibility_timeout: float) -> Lease | None:
+        with self._locked():
+            now = time.time()
+            deadline = now + visibility_timeout
+            lapsed = self._take_lapsed(now)
+            if lapsed is not None:
+                deliveries, data, old = lapsed
+                # The message moves to a fresh lease id, so the lapsed id no longer owns it.
+                # New file first: a crash in between leaves two leases (a duplicate), not none.
+                lease_id = self._write_lease(deadline, deliveries + 1, data)
+                self._unlink(old)
+                return Lease(lease_id, data, deliveries + 1)
+            names = self._listdir(self._queue_dir)
+            while names:
+                name = min(names)
+                filename = os.path.join(self._queue_dir, name)
+                message = self._read(filename)
+                if message is not None:
+                    # Lease file first, then the queue file goes: a crash between the two
+                    # leaves the message both leased and queued (delivered twice), never lost.
+                    lease_id = self._write_lease(deadline, 1, message)
+                    self._unlink(filename)
+                    return Lease(lease_id, message, 1)
+                names.remove(name)  # Removed by someone not using the lock; skip it.
+            return None
+
+    def ack(self, lease_id: str) -> bool:
+        if not _is_lease_id(lease_id):
+            return False
+        with self._locked():
+            # Like MemoryStorage: a lapsed lease not yet taken again still acknowledges.
+            return self._unlink(self._lease_file(lease_id))
+
+    def extend_lease(self, lease_id: str, visibility_timeout: float) -> bool:
+        if not _is_lease_id(lease_id):
+            return False
+        filename = self._lease_file(lease_id)
+        with self._locked():
+            now = time.time()
+            blob = self._read(filename)
+            if blob is None or len(blob) < _LEASE_HEADER.size:
+                return False
+            deadline, deliveries = _LEASE_HEADER.unpack_from(blob)
+            if deadline <= now:
+                return False
+            header = _LEASE_HEADER.pack(now + visibility_timeout, deliveries)
+            self._write(self._leases_dir, lease_id, header + blob[_LEASE_HEADER.size :])
+            return True
+
+    def lease_count(self) -> int:
+        with self._locked():
+            return len(self._listdir(self._leases_dir))
+
+    # -- dead letters --------------------------------------------------------------------------
+    def _dead_letter_name(self, key: str) -> str:
+        return hashlib.sha256(_encode_key(key)).hexdigest()
+
+    def add_dead_letter(self, key: str, data: bytes) -> None:
+        with self._locked():
+            self._write(self._dead_letters_dir, self._dead_letter_name(key), self._keyed(key, data))
+
+    def dead_letter_items(self) -> dict[str, bytes]:
+        items = {}
+        with self._locked():
+            for name in self._listdir(self._dead_letters_dir):
+                blob = self._read(os.path.join(self._dead_letters_dir, name))
+                if blob is not None:
+                    items[self._result_key(blob)] = self._result_value(blob)
+        return items
+
+    def dead_letter_count(self) -> int:
+        with self._locked():
+            return len(self._listdir(self._dead_letters_dir))
+
+    def delete_dead_letter(self, key: str) -> bool:
+        filename = os.path.join(self._dead_letters_dir, self._dead_letter_name(key))
+        with self._locked():
+            return self._unlink(filename)
+
+    def flush_dead_letters(self) -> None:
+        with self._locked():
+            self._clear_dir(self._dead_letters_dir)
 
     # -- schedule ------------------------------------------------------------------------------
     def add_to_schedule(self, data: bytes, ts: dt.datetime) -> None:
@@ -326,9 +489,7 @@ class FileStorage(BaseStorage):
     # -- key/value result store ----------------------------------------------------------------
     def _put(self, key: str, value: bytes) -> None:
         directory, name = self._result_file(key)
-        raw_key = _encode_key(key)
-        # The key is stored in the file, as its name is a hash, for result_items().
-        self._write(directory, name, _KEY_HEADER.pack(len(raw_key)) + raw_key + bytes(value))
+        self._write(directory, name, self._keyed(key, value))  # Keyed for result_items().
 
     def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
         with self._locked():
@@ -379,9 +540,7 @@ class FileStorage(BaseStorage):
                 blob = self._read(filename)
                 if blob is None:
                     continue
-                (size,) = _KEY_HEADER.unpack_from(blob)
-                raw_key = blob[_KEY_HEADER.size : _KEY_HEADER.size + size]
-                items[raw_key.decode("utf-8", "surrogatepass")] = self._result_value(blob)
+                items[self._result_key(blob)] = self._result_value(blob)
         return items
 
     def flush_results(self) -> None:
