@@ -6,9 +6,11 @@ import datetime as dt
 import heapq
 import itertools
 import threading
+import time
+import uuid
 from typing import Any
 
-from huey._storage_base import BaseStorage
+from huey._storage_base import BaseStorage, Lease
 from huey.constants import EmptyData
 from huey.utils import to_timestamp
 
@@ -17,6 +19,7 @@ class MemoryStorage(BaseStorage):
     """Everything in dictionaries and heaps of this process; thread-safe."""
 
     supports_priority = True
+    supports_leases = True
 
     def __init__(self, name: str = "huey", **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
@@ -26,6 +29,9 @@ class MemoryStorage(BaseStorage):
         self._schedule: list[tuple[float, int, bytes]] = []
         self._results: dict[str, bytes] = {}
         self._counters: dict[str, int] = {}
+        # Lease id -> [deadline (monotonic), deliveries, message].
+        self._leases: dict[str, list[Any]] = {}
+        self._dead_letters: dict[str, bytes] = {}
 
     def enqueue(self, data: bytes, priority: float | None = None) -> None:
         with self._lock:
@@ -45,6 +51,57 @@ class MemoryStorage(BaseStorage):
     def flush_queue(self) -> None:
         with self._lock:
             self._queue = []
+            self._leases = {}
+
+    def lease(self, visibility_timeout: float) -> Lease | None:
+        now = time.monotonic()
+        with self._lock:
+            lapsed = min(self._leases.items(), key=lambda item: item[1][0], default=None)
+            if lapsed is not None and lapsed[1][0] <= now:
+                _, deliveries, data = self._leases.pop(lapsed[0])
+                deliveries += 1
+            elif self._queue:
+                data, deliveries = heapq.heappop(self._queue)[2], 1
+            else:
+                return None
+            lease_id = uuid.uuid4().hex
+            self._leases[lease_id] = [now + visibility_timeout, deliveries, data]
+            return Lease(lease_id, data, deliveries)
+
+    def ack(self, lease_id: str) -> bool:
+        with self._lock:
+            return self._leases.pop(lease_id, None) is not None
+
+    def extend_lease(self, lease_id: str, visibility_timeout: float) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            held = self._leases.get(lease_id)
+            if held is None or held[0] <= now:
+                return False
+            held[0] = now + visibility_timeout
+            return True
+
+    def lease_count(self) -> int:
+        return len(self._leases)
+
+    def add_dead_letter(self, key: str, data: bytes) -> None:
+        with self._lock:
+            self._dead_letters[key] = data
+
+    def dead_letter_items(self) -> dict[str, bytes]:
+        with self._lock:
+            return dict(self._dead_letters)
+
+    def dead_letter_count(self) -> int:
+        return len(self._dead_letters)
+
+    def delete_dead_letter(self, key: str) -> bool:
+        with self._lock:
+            return self._dead_letters.pop(key, None) is not None
+
+    def flush_dead_letters(self) -> None:
+        with self._lock:
+            self._dead_letters = {}
 
     def add_to_schedule(self, data: bytes, ts: dt.datetime) -> None:
         with self._lock:

@@ -6,10 +6,22 @@ import abc
 import datetime as dt
 import time
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from huey.constants import EmptyData
 from huey.exceptions import ConfigurationError
+
+
+class Lease(NamedTuple):
+    """One delivery of a queued message: it stays stored, invisible to other ``lease()`` calls,
+    until it is acknowledged or its lease lapses."""
+
+    #: Names this delivery only: after the lease lapses and the message is leased again, the
+    #: old id neither acknowledges nor extends it.
+    id: str
+    data: bytes
+    #: How many times the message has been leased, this time included.
+    deliveries: int
 
 
 class BaseStorage(abc.ABC):
@@ -19,11 +31,15 @@ class BaseStorage(abc.ABC):
 
     * ``supports_priority``: ``enqueue`` honours ``priority`` (higher first). Without it,
       enqueueing a prioritized task raises ``ConfigurationError``.
-    * ``supports_blocking_dequeue``: ``dequeue`` waits (up to a read timeout) for a message,
-      so the consumer does not need to poll.
+    * ``supports_blocking_dequeue``: ``dequeue`` (and ``lease``) wait, up to a read timeout,
+      for a message, so the consumer does not need to poll.
+    * ``supports_leases``: the lease operations (``lease``, ``ack``, ``extend_lease``) and the
+      dead-letter store, which at-least-once delivery is built on. Without it, those methods
+      raise ``NotImplementedError``.
     """
 
     supports_priority: ClassVar[bool] = False
+    supports_leases: ClassVar[bool] = False
     # An instance may turn it off (e.g. ``blocking=False``), so it is not a ClassVar.
     supports_blocking_dequeue: bool = False
 
@@ -50,7 +66,8 @@ class BaseStorage(abc.ABC):
         """Non-destructively read up to ``limit`` messages, in dequeue order."""
 
     @abc.abstractmethod
-    def flush_queue(self) -> None: ...
+    def flush_queue(self) -> None:
+        """Remove every queued message, leased ones included."""
 
     # -- schedule ------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -120,6 +137,54 @@ class BaseStorage(abc.ABC):
     @abc.abstractmethod
     def flush_counters(self) -> None: ...
 
+    # -- leases (supports_leases) --------------------------------------------------------------
+    def lease(self, visibility_timeout: float) -> Lease | None:
+        """Take the next message without removing it, hidden for ``visibility_timeout`` seconds.
+
+        A message whose lease lapsed (never acknowledged nor extended in time) comes before
+        the queue, counted as one more delivery. Waits like ``dequeue`` where the storage
+        blocks; None when there is nothing to take.
+        """
+        raise self._no_leases()
+
+    def ack(self, lease_id: str) -> bool:
+        """Remove the leased message for good; False when the lease is unknown: acknowledged
+        already, or lapsed and taken by a new delivery (a lapsed lease nobody took yet still
+        acknowledges: the work is done and nobody else has it)."""
+        raise self._no_leases()
+
+    def extend_lease(self, lease_id: str, visibility_timeout: float) -> bool:
+        """Keep the message hidden ``visibility_timeout`` seconds from now (0: show it again at
+        once); False when the lease is unknown or has lapsed."""
+        raise self._no_leases()
+
+    def lease_count(self) -> int:
+        """How many messages are leased (taken, not yet acknowledged), lapsed ones included."""
+        raise self._no_leases()
+
+    # -- dead letters (supports_leases) --------------------------------------------------------
+    def add_dead_letter(self, key: str, data: bytes) -> None:
+        """Store a dead-letter record under ``key``, replacing one already there."""
+        raise self._no_leases()
+
+    def dead_letter_items(self) -> dict[str, bytes]:
+        raise self._no_leases()
+
+    def dead_letter_count(self) -> int:
+        raise self._no_leases()
+
+    def delete_dead_letter(self, key: str) -> bool:
+        raise self._no_leases()
+
+    def flush_dead_letters(self) -> None:
+        raise self._no_leases()
+
+    def _no_leases(self) -> NotImplementedError:
+        return NotImplementedError(
+            f"{type(self).__name__} does not support leases or dead letters "
+            "(supports_leases is False)"
+        )
+
     # -- defaults ------------------------------------------------------------------------------
     def wait_result(
         self,
@@ -158,6 +223,8 @@ class BaseStorage(abc.ABC):
         self.flush_schedule()
         self.flush_results()
         self.flush_counters()
+        if self.supports_leases:
+            self.flush_dead_letters()
 
     def close(self) -> bool | None:
         """Release connections or handles; the default holds none."""
@@ -176,4 +243,4 @@ class BaseStorage(abc.ABC):
         return f"<{type(self).__name__} {self.name!r}>"
 
 
-__all__ = ["BaseStorage", "EmptyData"]
+__all__ = ["BaseStorage", "EmptyData", "Lease"]

@@ -11,10 +11,17 @@ from typing import Any
 from huey._file_storage import FileStorage
 from huey._memory_storage import BlackHoleStorage, MemoryStorage
 from huey._plugins import resolve_export
-from huey._storage_base import BaseStorage
+from huey._storage_base import BaseStorage, Lease
 from huey.constants import EmptyData
 
-__all__ = ["BaseStorage", "BlackHoleStorage", "EmptyData", "FileStorage", "MemoryStorage"]
+__all__ = [
+    "BaseStorage",
+    "BlackHoleStorage",
+    "EmptyData",
+    "FileStorage",
+    "Lease",
+    "MemoryStorage",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -33,10 +33,12 @@ pytest inside the suite, register it for assertion rewriting before importing it
     pytest.register_assert_rewrite("huey.testing.conformance")
 
 Capabilities come from the storage class flags (``supports_priority``,
-``supports_blocking_dequeue``). A test that needs a capability the storage lacks is skipped with
-a reason naming the flag; a companion test checks the documented behaviour without it (a
-prioritized task is refused with ``ConfigurationError``; ``dequeue()`` on an empty queue returns
-None promptly). Timing tolerances are class attributes a subclass may adjust
+``supports_blocking_dequeue``, ``supports_leases``). A test that needs a capability the storage
+lacks is skipped with a reason naming the flag; a companion test checks the documented behaviour
+without it (a prioritized task is refused with ``ConfigurationError``; ``dequeue()`` on an empty
+queue returns None promptly; the lease methods raise ``NotImplementedError``). The lease tests
+also let leases lapse: ``short_visibility`` is their visibility timeout, in seconds, and a
+subclass may raise it. Timing tolerances are class attributes a subclass may adjust
 (``blocking_dequeue_min_wait``, ``blocking_dequeue_max_wait``, ``prompt_return``). To leave
 out one test, override it in the subclass and call ``pytest.skip`` with the reason (for
 example, a backend whose location rather than its queue name identifies a queue, as huey's
@@ -65,6 +67,7 @@ from huey.api import Huey
 from huey.constants import EmptyData
 from huey.exceptions import ConfigurationError, TaskException, TaskLockedException
 from huey.storage import BaseStorage
+from huey.testing._lease_conformance import LeaseConformance
 from huey.utils import utcnow
 
 __all__ = ["StorageConformance", "StorageFactory"]
@@ -151,7 +154,7 @@ class _SuiteHuey(Huey):
         return self._storage_factory(self.name)
 
 
-class StorageConformance:
+class StorageConformance(LeaseConformance):
     """Base class of the storage conformance suite; see the module docstring for usage."""
 
     #: Queue name of the ``storage`` and ``huey`` fixtures.
