@@ -117,7 +117,7 @@ def test_a_blocking_storage_is_not_polled_with_delays() -> None:
         thread.join(5)
 
 
-def test_unusable_messages_are_logged_with_their_reason_and_dropped(
+def test_unusable_messages_are_dead_lettered_with_their_reason(
     caplog: pytest.LogCaptureFixture, start_consumer: Any
 ) -> None:
     huey = MemoryHuey("bad-messages")
@@ -131,12 +131,12 @@ def test_unusable_messages_are_logged_with_their_reason_and_dropped(
     caplog.set_level(logging.ERROR, logger="huey")
     consumer = start_consumer(huey, workers=1)
     assert add(1, 2).get(blocking=True, timeout=15) == 3
-    dropped = [
-        r.getMessage() for r in caplog.records if "dropped an unusable message" in r.getMessage()
-    ]
-    assert len(dropped) == 2
-    assert any("cannot deserialize" in message for message in dropped)
-    assert any("'nowhere.unknown_task' is not registered" in message for message in dropped)
+    logged = [r.getMessage() for r in caplog.records if "dead-lettered" in r.getMessage()]
+    letters = huey.dead_letters()
+    assert len(logged) == len(letters) == 2
+    reasons = sorted(letter.reason for letter in letters)
+    assert reasons[0].startswith("cannot deserialize")
+    assert "'nowhere.unknown_task' is not registered" in reasons[1]
     assert huey.pending_count() == 0 and consumer.pool.alive() == 1
 
 
@@ -192,7 +192,7 @@ def test_a_storage_outage_is_retried_and_the_consumer_resumes_by_itself(
     assert any("available again" in r.getMessage() for r in caplog.records)
 
 
-def test_an_unusable_scheduled_message_is_dropped_and_the_rest_still_run(
+def test_an_unusable_scheduled_message_is_dead_lettered_and_the_rest_still_run(
     caplog: pytest.LogCaptureFixture, start_consumer: Any
 ) -> None:
     import datetime as dt
@@ -210,5 +210,6 @@ def test_an_unusable_scheduled_message_is_dropped_and_the_rest_still_run(
     caplog.set_level(logging.ERROR, logger="huey")
     start_consumer(huey)
     assert huey.result(task.id, blocking=True, timeout=15) == 2
-    assert any("dropped an unusable message" in r.getMessage() for r in caplog.records)
+    assert any("dead-lettered" in r.getMessage() for r in caplog.records)
+    assert [letter.data for letter in huey.dead_letters()] == [b"\x00 garbage"]
     assert huey.scheduled_count() == 0

@@ -132,7 +132,9 @@ def test_garbage_in_the_schedule_is_logged_and_the_rest_is_read(
     with caplog.at_level(logging.ERROR, logger="huey"):
         tasks = huey.read_schedule(when)
     assert [t.args for t in tasks] == [(1,)]
-    assert "b'garbage'" in caplog.text  # The dropped bytes are in the log.
+    assert "dead-lettered a message of 7 bytes: cannot deserialize" in caplog.text
+    [letter] = huey.dead_letters()
+    assert (letter.data, letter.deliveries, letter.task) == (b"garbage", 1, None)
 
 
 def test_bad_eta_and_expires(huey: MemoryHuey, echo: TaskWrapper) -> None:

@@ -11,6 +11,7 @@ import pytest
 from huey import CancelExecution, MemoryHuey, RetryTask
 from huey import signals as S
 from huey.api import Task
+from huey.exceptions import MessageError
 
 # -- pre/post-execute hooks ---------------------------------------------------------------------
 
@@ -370,6 +371,12 @@ def test_every_signal_at_its_moment(huey: MemoryHuey, signals: Any, later: Any) 
     signals.clear()
     huey.notify_interrupted_tasks()  # Nothing in flight any more.
     assert signals.names() == []
+    huey.storage.enqueue(b"garbage")
+    with pytest.raises(MessageError):
+        huey.dequeue()
+    [(name, task, (letter,))] = list(signals)
+    assert (name, task, letter.data) == (S.SIGNAL_DEAD_LETTERED, None, b"garbage")
+    seen.add(name)
     assert seen == set(S.ALL_SIGNALS)
 
 

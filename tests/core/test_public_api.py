@@ -65,6 +65,7 @@ EXACT_ALL = {
         "BaseStorage",
         "BlackHoleStorage",
         "EmptyData",
+        "Lease",
         "FileStorage",
         "MemoryStorage",
     },

@@ -32,6 +32,11 @@ class Task:
     default_retry_backoff: float = 0
     # The task of an ``async def`` function: ``coroutine()`` gives its body to await.
     is_async: bool = False
+    # ``delivery='at-most-once'`` in the decorator: never run twice, even on an at-least-once
+    # queue. None follows the queue.
+    delivery: str | None = None
+    # The lease of this delivery, while a worker holds it (at-least-once delivery).
+    _lease_id: str | None = None
 
     def __init__(
         self,

@@ -17,6 +17,15 @@ from typing import Any, ClassVar, overload
 from huey import _canvas
 from huey._canvas import chord, group
 from huey._crontab import crontab
+from huey._delivery import (
+    AT_LEAST_ONCE,
+    AT_MOST_ONCE,
+    DeadLetter,
+    LeaseKeeper,
+    check_delivery,
+    check_lease_options,
+    letter_id,
+)
 from huey._locks import RateLimit, TaskLock
 from huey._plugins import resolve_export
 from huey._result import ChordResult, Handle, Result, ResultGroup
@@ -38,6 +47,7 @@ from huey.serializer import Serializer
 from huey.signals import (
     SIGNAL_CANCELED,
     SIGNAL_COMPLETE,
+    SIGNAL_DEAD_LETTERED,
     SIGNAL_ENQUEUED,
     SIGNAL_ERROR,
     SIGNAL_EXECUTING,
@@ -66,6 +76,11 @@ class Huey:
     Keyword arguments that are not Huey options go to the storage, which refuses unknown ones.
     ``store_intermediate_errors=False`` stores a failure only once no retry is left (huey 3.5.4
     accepts it too); ``always_eager`` is the old spelling of ``immediate``.
+
+    ``delivery='at-least-once'`` leases each message instead of taking it off the queue and
+    acknowledges it once the task's outcome is recorded: a task whose worker dies is delivered
+    again after ``visibility_timeout`` seconds, up to ``max_deliveries`` times, then dead-lettered
+    (see ``huey._delivery``). It needs a storage with ``supports_leases``.
     """
 
     storage_class: ClassVar[type[BaseStorage] | None] = None
@@ -84,10 +99,17 @@ class Huey:
         always_eager: bool | None = None,
         storage_class: type[BaseStorage] | None = None,
         store_intermediate_errors: bool = True,
+        delivery: str = AT_MOST_ONCE,
+        visibility_timeout: float = 30,
+        max_deliveries: int = 5,
         **storage_kwargs: Any,
     ) -> None:
         if always_eager is not None:
             immediate = always_eager
+        self.delivery = check_delivery(delivery)
+        self.visibility_timeout, self.max_deliveries = check_lease_options(
+            visibility_timeout, max_deliveries
+        )
         self.name = name
         self.results = results
         self.store_none = store_none
@@ -106,6 +128,12 @@ class Huey:
             self.storage = self.create_storage()
         except TypeError as exc:  # Most often an unknown keyword argument: say where it went.
             raise TypeError(f"{type(self).__name__}(): {exc}") from exc
+        if self.delivery == AT_LEAST_ONCE and not self.storage.supports_leases:
+            raise ConfigurationError(
+                f"delivery={AT_LEAST_ONCE!r} needs a storage that supports leases; "
+                f"{type(self.storage).__name__} does not (supports_leases is False)"
+            )
+        self._lease_keeper = LeaseKeeper(self)
         self._immediate = False
         self._live_storage: BaseStorage | None = None
         self._registry = TaskRegistry()
@@ -155,8 +183,12 @@ class Huey:
         name: str | None = None,
         expires: Any = None,
         timeout: float | None = None,
+        delivery: str | None = None,
         **kwargs: Any,
     ) -> Callable[[Callable[..., Any]], TaskWrapper]:
+        if delivery is not None:
+            kwargs["delivery"] = self._check_task_delivery(delivery)
+
         def decorator(func: Callable[..., Any]) -> TaskWrapper:
             return TaskWrapper(
                 self,
@@ -172,6 +204,17 @@ class Huey:
             )
 
         return decorator
+
+    def _check_task_delivery(self, delivery: str) -> str:
+        delivery = check_delivery(delivery)
+        if delivery == AT_LEAST_ONCE and self.delivery != AT_LEAST_ONCE:
+            # Messages are taken off the queue before their task is known: opting one task in
+            # would mean leasing every message. The queue decides; a task may only opt out.
+            raise ConfigurationError(
+                f"a task cannot opt in to {AT_LEAST_ONCE!r} delivery on an {self.delivery!r} "
+                f"queue: pass delivery={AT_LEAST_ONCE!r} to the Huey instead"
+            )
+        return delivery
 
     def periodic_task(
         self,
@@ -286,13 +329,14 @@ class Huey:
     def disconnect_signal(self, receiver: Hook, *signals: str) -> None:
         self._signal.disconnect(receiver, *signals)
 
-    def _emit(self, signal: str, task: Task, *args: Any) -> None:
+    def _emit(self, signal: str, task: Task | None, *args: Any) -> None:
         self._signal.send(signal, task, *args)
 
     def notify_interrupted_tasks(self) -> None:
         with self._in_flight_lock:
             tasks, self._tasks_in_flight = self._tasks_in_flight, set()
         for task in tasks:
+            self._abandon(task)
             self._emit(SIGNAL_INTERRUPTED, task)
 
     # -- serialization -------------------------------------------------------------------------
@@ -398,9 +442,130 @@ class Huey:
         return clock_now(self.utc)
 
     def dequeue(self) -> Task | None:
-        """The next queued task, None when the queue is empty; ``MessageError`` for bad data."""
-        data = self.storage.dequeue()
-        return None if data is None else self.deserialize_task(data)
+        """The next queued task, None when the queue is empty.
+
+        A message that cannot become a task is dead-lettered, then raised as ``MessageError``.
+        With at-least-once delivery the task is leased: ``execute()`` acknowledges it once its
+        outcome is recorded, and until then this process keeps the lease alive.
+        """
+        if self.delivery == AT_MOST_ONCE:
+            data = self.storage.dequeue()
+            return None if data is None else self._read_message(data)
+        while True:
+            lease = self.storage.lease(self.visibility_timeout)
+            if lease is None:
+                return None
+            if lease.deliveries <= self.max_deliveries:
+                break
+            times = lease.deliveries - 1
+            self._bury(
+                lease.data,
+                f"delivered {times} times without an outcome (max_deliveries={times})",
+                times,
+                lease.id,
+            )
+        task = self._read_message(lease.data, lease.deliveries, lease.id)
+        if task.delivery == AT_MOST_ONCE:  # Opted out: gone from the queue before it runs.
+            self._ack(lease.id, task)
+        else:
+            task._lease_id = lease.id
+            self._lease_keeper.hold(lease.id, task)
+        return task
+
+    def _read_message(self, data: bytes, deliveries: int = 1, lease_id: str | None = None) -> Task:
+        try:
+            return self.deserialize_task(data)
+        except MessageError as exc:
+            self._bury(data, str(exc), deliveries, lease_id)
+            raise
+
+    def _ack(self, lease_id: str, task: Task) -> None:
+        self._lease_keeper.release(lease_id)
+        try:
+            acked = self.storage.ack(lease_id)
+        except Exception as exc:
+            logger.warning("cannot acknowledge %s; it will be delivered again: %r", task, exc)
+            return
+        if not acked:
+            logger.warning("the lease of %s lapsed before it was acknowledged", task)
+
+    def _settle(self, task: Task) -> None:
+        """Its outcome is recorded: acknowledge a leased task."""
+        lease_id = task.__dict__.pop("_lease_id", None)
+        if lease_id is not None:
+            self._ack(lease_id, task)
+
+    def _abandon(self, task: Task) -> None:
+        """No outcome will be recorded (the worker is going away): deliver it again now."""
+        lease_id = task.__dict__.pop("_lease_id", None)
+        if lease_id is None:
+            return
+        self._lease_keeper.release(lease_id)
+        try:
+            self.storage.extend_lease(lease_id, 0)
+        except Exception as exc:
+            logger.warning("cannot release %s; it is delivered again later: %r", task, exc)
+
+    def _bury(
+        self, data: bytes, reason: str, deliveries: int = 1, lease_id: str | None = None
+    ) -> None:
+        """Put a message that will never run in the dead letters (then drop its lease)."""
+        try:
+            task: Task | None = self.deserialize_task(data)
+        except MessageError:
+            task = None
+        name = None if task is None else task.name
+        letter = DeadLetter(letter_id(data, task), data, reason, self._now(), deliveries, name)
+        if not self.storage.supports_leases:
+            logger.error("dropped an unusable message (%d bytes): %s", len(data), reason)
+            return
+        self.storage.add_dead_letter(letter.id, self.serializer.serialize(letter.record()))
+        if lease_id is not None:
+            self.storage.ack(lease_id)
+        logger.error("dead-lettered %s: %s", task or f"a message of {len(data)} bytes", reason)
+        self._emit(SIGNAL_DEAD_LETTERED, task, dataclasses.replace(letter, task=task))
+
+    # -- dead letters --------------------------------------------------------------------------
+    def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
+        """The dead letters, oldest first (with ``task`` set where it can be read)."""
+        letters = []
+        for key, blob in self.storage.dead_letter_items().items():
+            try:
+                letter = DeadLetter.from_record(key, self.serializer.deserialize(blob))
+            except Exception as exc:
+                logger.error("unreadable dead-letter record %r: %r", key, exc)
+                continue
+            try:
+                letter = dataclasses.replace(letter, task=self.deserialize_task(letter.data))
+            except MessageError:
+                pass
+            letters.append(letter)
+        letters.sort(key=lambda letter: (letter.time, letter.id))
+        return letters[:limit]
+
+    def dead_letter_count(self) -> int:
+        return self.storage.dead_letter_count()
+
+    def requeue_dead_letters(self, ids: list[str] | None = None) -> int:
+        """Queue the dead letters (all, or those with ``ids``) again; how many were queued.
+
+        Each is queued before its letter is deleted: a crash in between duplicates, never loses.
+        """
+        wanted = None if ids is None else set(ids)
+        count = 0
+        for letter in self.dead_letters():
+            if wanted is not None and letter.id not in wanted:
+                continue
+            priority = letter.task.priority if letter.task is not None else None
+            if not self.storage.supports_priority:
+                priority = None
+            self.storage.enqueue(letter.data, priority)
+            self.storage.delete_dead_letter(letter.id)
+            count += 1
+        return count
+
+    def flush_dead_letters(self) -> None:
+        self.storage.flush_dead_letters()
 
     def add_schedule(self, task: Task) -> None:
         if task.eta is None:
@@ -411,15 +576,15 @@ class Huey:
     def read_schedule(self, timestamp: dt.datetime | None = None) -> list[Task]:
         """Remove and return the scheduled tasks due at ``timestamp`` (default: now).
 
-        A message that cannot be read is logged with its bytes and left out, so that it does
-        not take the due tasks read with it down.
+        A message that cannot be read is dead-lettered and left out, so that it does not take
+        the due tasks read with it down.
         """
         tasks = []
         for data in self.storage.read_schedule(timestamp or self._now()):
             try:
-                tasks.append(self.deserialize_task(data))
-            except MessageError as exc:
-                logger.error("dropping unreadable scheduled message %r: %s", exc.data, exc)
+                tasks.append(self._read_message(data))
+            except MessageError:
+                pass  # Dead-lettered.
         return tasks
 
     def read_periodic(self, timestamp: dt.datetime) -> list[Task]:
@@ -449,7 +614,7 @@ class Huey:
         except Exception as exc:
             value, exception = None, exc
         # A BaseException (a worker interrupted) propagates and leaves the task in flight, for
-        # notify_interrupted_tasks() to report.
+        # notify_interrupted_tasks() to report (and to deliver again, when leased).
         return self.finish_execution(task, value, exception)
 
     def begin_execution(self, task: Task, timestamp: dt.datetime | None = None) -> bool:
@@ -459,7 +624,16 @@ class Huey:
         Otherwise the task is in flight, ``SIGNAL_EXECUTING`` and pre-execute hooks have run and
         its timeout counts from now: run the body, then call ``finish_execution()``.
         """
-        timestamp = timestamp or self._now()
+        try:
+            started = self._begin(task, timestamp or self._now())
+        except BaseException:
+            self._abandon(task)
+            raise
+        if not started:
+            self._settle(task)
+        return started
+
+    def _begin(self, task: Task, timestamp: dt.datetime) -> bool:
         if not self.ready_to_run(task, timestamp):
             self.add_schedule(task)
             return False
@@ -487,10 +661,12 @@ class Huey:
         pipeline, a retry or the error handler follows. Returns the value (None on failure)."""
         try:
             value = self._finish(task, value, exception)
-        except Exception:
+        except BaseException:
             self._leave_flight(task)
+            self._abandon(task)
             raise
         self._leave_flight(task)
+        self._settle(task)
         return value
 
     def _leave_flight(self, task: Task) -> None:

@@ -19,6 +19,7 @@ SIGNAL_INTERRUPTED = "interrupted"
 SIGNAL_ENQUEUED = "enqueued"
 SIGNAL_TIMEOUT = "timeout"
 SIGNAL_RATE_LIMITED = "rate-limited"
+SIGNAL_DEAD_LETTERED = "dead-lettered"
 
 ALL_SIGNALS: frozenset[str] = frozenset(
     {
@@ -35,6 +36,7 @@ ALL_SIGNALS: frozenset[str] = frozenset(
         SIGNAL_ENQUEUED,
         SIGNAL_TIMEOUT,
         SIGNAL_RATE_LIMITED,
+        SIGNAL_DEAD_LETTERED,
     }
 )
 

@@ -48,10 +48,10 @@ used once.
 
 Building blocks for pools: :class:`Worker` runs one worker's loop (hooks, dequeue with the
 polling backoff of ``-d``/``-b``/``-m`` for storages without ``supports_blocking_dequeue``,
-bad messages to :func:`drop_message`, storage errors retried with backoff, ``Huey.execute``);
-its ``run_body`` argument holds a task body to its timeout (``run_with_alarm`` for processes,
-``run_with_gevent_timeout`` for greenlets; threads rely on ``task.check_timeout()``) and its
-``in_body`` flag tells when an interrupt may be raised.
+bad messages dead-lettered by ``Huey.dequeue``, storage errors retried with backoff,
+``Huey.execute``); its ``run_body`` argument holds a task body to its timeout
+(``run_with_alarm`` for processes, ``run_with_gevent_timeout`` for greenlets; threads rely on
+``task.check_timeout()``) and its ``in_body`` flag tells when an interrupt may be raised.
 """
 
 from huey._workers.base import (
@@ -63,7 +63,7 @@ from huey._workers.base import (
     load_worker_type,
     worker_types,
 )
-from huey._workers.loop import Backoff, BodyRunner, StopFlag, Worker, drop_message, run_plain
+from huey._workers.loop import Backoff, BodyRunner, StopFlag, Worker, run_plain
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -75,7 +75,6 @@ __all__ = [
     "WorkerInterrupted",
     "WorkerPool",
     "WorkerSettings",
-    "drop_message",
     "load_worker_type",
     "run_plain",
     "worker_types",

@@ -54,16 +54,6 @@ class Backoff:
         self._delay = self.initial
 
 
-def drop_message(huey: Huey, exc: MessageError) -> None:
-    """A message that cannot become a task: log why, then drop it.
-
-    This is the one place where undeliverable messages end up; a dead-letter store will take
-    ``exc.data`` from here.
-    """
-    size = len(exc.data) if exc.data is not None else 0
-    logger.error("dropped an unusable message from queue %r (%d bytes): %s", huey.name, size, exc)
-
-
 class Worker:
     """Takes tasks from ``huey`` until ``stop`` is set; ``in_body`` while a task body runs."""
 
@@ -107,9 +97,8 @@ class Worker:
         """The next task, or None after waiting out an empty poll or a storage failure."""
         try:
             task = self.huey.dequeue()
-        except MessageError as exc:
-            drop_message(self.huey, exc)
-            return None  # More messages may be waiting: no pause.
+        except MessageError:
+            return None  # Dead-lettered by dequeue(); more may be waiting: no pause.
         except Exception as exc:
             self._storage_failed(exc)
             return None

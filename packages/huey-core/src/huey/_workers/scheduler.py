@@ -15,7 +15,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
-from huey._workers.loop import Backoff, drop_message
+from huey._workers.loop import Backoff
 from huey._workers.periodic import PeriodicClaims
 from huey.exceptions import MessageError
 from huey.utils import now as clock_now
@@ -112,10 +112,9 @@ class Scheduler:
         count = 0
         for index, data in enumerate(due):
             try:
-                task = self.huey.deserialize_task(data)
-            except MessageError as exc:
-                drop_message(self.huey, exc)
-                continue
+                task = self.huey._read_message(data)
+            except MessageError:
+                continue  # Dead-lettered.
             try:
                 self.huey.enqueue(task)
             except Exception:

@@ -41,7 +41,6 @@ from huey._workers import (
     WorkerInterrupted,
     WorkerPool,
     WorkerSettings,
-    drop_message,
 )
 from huey._workers.thread import raise_in_thread
 from huey.exceptions import MessageError
@@ -221,9 +220,8 @@ class _Service:
                 break
             try:
                 taken = await self.storage(self.take)
-            except MessageError as exc:
+            except MessageError:  # Dead-lettered by Huey.dequeue().
                 self.slots.release()
-                drop_message(self.huey, exc)
                 continue
             except Exception as exc:
                 self.slots.release()
