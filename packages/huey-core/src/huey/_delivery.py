@@ -24,6 +24,7 @@ from huey.exceptions import ConfigurationError
 if TYPE_CHECKING:
     from huey._task import Task
     from huey.api import Huey
+    from huey.serializer import Serializer
 
 logger = logging.getLogger("huey.delivery")
 
@@ -83,9 +84,17 @@ class DeadLetter:
         return cls(key, data, reason, when, deliveries, name)
 
 
-def letter_id(data: bytes, task: Task | None) -> str:
-    # A message read twice (requeued, then dead again) keeps one letter: keyed by what it is.
-    return task.id if task is not None else "sha256:" + hashlib.sha256(data).hexdigest()[:32]
+def letter_identity(data: bytes, serializer: Serializer) -> tuple[str, str | None]:
+    """The dead letter's id and task name: the message's own where it decodes (an unknown
+    task's too), else a digest of its bytes. A message dead twice keeps one letter."""
+    try:
+        message = serializer.deserialize(data)
+        task_id, name = message[0], message[1]
+    except Exception:
+        task_id = name = None
+    if isinstance(task_id, str) and isinstance(name, str):
+        return task_id, name
+    return "sha256:" + hashlib.sha256(data).hexdigest()[:32], None
 
 
 class LeaseKeeper:
@@ -148,5 +157,5 @@ __all__ = [
     "LeaseKeeper",
     "check_delivery",
     "check_lease_options",
-    "letter_id",
+    "letter_identity",
 ]

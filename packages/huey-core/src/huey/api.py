@@ -24,7 +24,7 @@ from huey._delivery import (
     LeaseKeeper,
     check_delivery,
     check_lease_options,
-    letter_id,
+    letter_identity,
 )
 from huey._locks import RateLimit, TaskLock
 from huey._plugins import resolve_export
@@ -495,12 +495,15 @@ class Huey:
         if lease_id is not None:
             self._ack(lease_id, task)
 
-    def _abandon(self, task: Task) -> None:
-        """No outcome will be recorded (the worker is going away): deliver it again now."""
+    def _abandon(self, task: Task, redeliver: bool = True) -> None:
+        """No outcome will be recorded: stop renewing the lease, and unless ``redeliver`` is
+        off (it then lapses after the visibility timeout), deliver the task again now."""
         lease_id = task.__dict__.pop("_lease_id", None)
         if lease_id is None:
             return
         self._lease_keeper.release(lease_id)
+        if not redeliver:
+            return
         try:
             self.storage.extend_lease(lease_id, 0)
         except Exception as exc:
@@ -514,8 +517,8 @@ class Huey:
             task: Task | None = self.deserialize_task(data)
         except MessageError:
             task = None
-        name = None if task is None else task.name
-        letter = DeadLetter(letter_id(data, task), data, reason, self._now(), deliveries, name)
+        key, name = letter_identity(data, self.serializer)
+        letter = DeadLetter(key, data, reason, self._now(), deliveries, name)
         if not self.storage.supports_leases:
             logger.error("dropped an unusable message (%d bytes): %s", len(data), reason)
             return
@@ -613,8 +616,11 @@ class Huey:
             value, exception = task.execute(), None
         except Exception as exc:
             value, exception = None, exc
-        # A BaseException (a worker interrupted) propagates and leaves the task in flight, for
-        # notify_interrupted_tasks() to report (and to deliver again, when leased).
+        except BaseException:
+            # A worker interrupted (or SystemExit): the task stays in flight for
+            # notify_interrupted_tasks() to report, and a leased one is delivered again now.
+            self._abandon(task)
+            raise
         return self.finish_execution(task, value, exception)
 
     def begin_execution(self, task: Task, timestamp: dt.datetime | None = None) -> bool:
@@ -626,6 +632,9 @@ class Huey:
         """
         try:
             started = self._begin(task, timestamp or self._now())
+        except Exception:
+            self._abandon(task, redeliver=False)
+            raise
         except BaseException:
             self._abandon(task)
             raise
@@ -661,6 +670,12 @@ class Huey:
         pipeline, a retry or the error handler follows. Returns the value (None on failure)."""
         try:
             value = self._finish(task, value, exception)
+        except Exception:
+            # The outcome could not be recorded (a storage error): let the lease lapse, so the
+            # task runs again once the storage is back rather than in a tight loop now.
+            self._leave_flight(task)
+            self._abandon(task, redeliver=False)
+            raise
         except BaseException:
             self._leave_flight(task)
             self._abandon(task)
