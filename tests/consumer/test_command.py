@@ -43,6 +43,7 @@ def test_sigint_lets_running_tasks_finish_then_exits(
     assert len(run.events("shutdown")) == 2
     log = run.log()
     assert f"- workers: 2 x {worker_type}" in log
+    assert "- delivery: at-most-once\n" in log
     assert "+ apps.basic.add" in log and "+ apps.basic.nap" in log  # The banner's task list.
     assert "consumer stopped" in log
 

@@ -191,11 +191,25 @@ def test_a_missing_backend_package_is_named(monkeypatch: pytest.MonkeyPatch) -> 
         ({"huey_class": "huey.MemoryHuey", "consumer": {"wokers": 2}}, "wokers"),
         ({"huey_class": "huey.MemoryHuey", "consumer": 4}, "'consumer'] must be a dict"),
         ({"url": "redis://a/", "connection": {"url": "redis://b/"}}, "both at the top level"),
+        ({"huey_class": "huey.MemoryHuey", "delivery": "twice"}, "delivery must be"),
+        ({"huey_class": "huey.MemoryHuey", "max_deliveries": 0}, "max_deliveries"),
     ],
 )
 def test_unusable_settings_say_what_is_wrong(config: dict[str, Any], message: str) -> None:
     with pytest.raises(ImproperlyConfigured, match=message.replace(".", r"\.")):
         build_queue("default", config, debug=False, default_name="n")
+
+
+def test_delivery_options_come_from_the_settings(tmp_path: Path) -> None:
+    config = {
+        "huey_class": "huey.SqliteHuey",
+        "filename": str(tmp_path / "q.db"),
+        "delivery": "at-least-once",
+        "visibility_timeout": 120,
+        "max_deliveries": 2,
+    }
+    h = build_queue("default", config, debug=False, default_name="n").huey
+    assert (h.delivery, h.visibility_timeout, h.max_deliveries) == ("at-least-once", 120, 2)
 
 
 def test_settings_huey_must_be_a_dict_or_an_instance() -> None:

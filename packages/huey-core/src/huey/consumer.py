@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from huey._delivery import AT_LEAST_ONCE
 from huey._memory_storage import MemoryStorage
 from huey._workers import (
     Worker,
@@ -307,10 +308,17 @@ class Consumer:
             if c.shutdown_timeout is None
             else f"waits at most {c.shutdown_timeout}s"
         )
+        delivery = self.huey.delivery
+        if delivery == AT_LEAST_ONCE:
+            delivery += (
+                f" (leases lapse after {self.huey.visibility_timeout:g}s; dead letter after "
+                f"{self.huey.max_deliveries} deliveries)"
+            )
         lines = [
             f"huey consumer started for {self.huey!r} (pid {os.getpid()})",
             f"- workers: {c.workers} x {self.pool_class.worker_type}",
             f"- storage: {type(storage).__name__}, {polling}",
+            f"- delivery: {delivery}",
             f"- scheduler: every {c.scheduler_interval}s; periodic tasks "
             + (f"on, crontabs in {'UTC' if self.utc else 'local time'}" if c.periodic else "off"),
             "- health checks: "

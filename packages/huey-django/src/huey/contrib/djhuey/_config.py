@@ -28,6 +28,7 @@ from django.utils.module_loading import import_string
 
 from huey.api import Huey
 from huey.consumer_options import ConsumerConfig
+from huey.exceptions import ConfigurationError
 
 DEFAULT_QUEUE = "default"
 DEFAULT_HUEY_CLASS = "huey.RedisHuey"
@@ -125,7 +126,7 @@ def build_queue(
     kwargs.update(connection)
     try:
         huey = huey_class(name, **kwargs)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, ConfigurationError) as exc:
         raise ImproperlyConfigured(f"{setting}: {huey_class.__name__}: {exc}") from exc
     storage = sorted((key, repr(item)) for key, item in huey.storage_kwargs.items())
     return Queue(queue, huey, consumer, (huey_class, name, repr(storage)))
