@@ -4,10 +4,14 @@ SQLite cannot push, so waiters do not poll it: an idle ``dequeue`` and a blockin
 sleep on a wake channel (``_wakeup``) that writers on this machine signal, and re-check on a
 timer as well, for writers that do not signal (huey 3.5.4, another machine on a shared disk).
 
-The tables are those of huey 3.5.4, so a file moves between the two in either direction.
+The tables are those of huey 3.5.4, so a file moves between the two in either direction;
+leases and dead letters live in two tables of their own, which huey 3.5.4 ignores.
 Every operation is one autocommit statement (``DELETE ... RETURNING`` for the destructive
 reads): a statement is atomic on its own, and no transaction ever has to upgrade a read lock
 to a write lock, which is what makes SQLite answer "database is locked" under contention.
+The two that need several statements (``lease`` moves a row between tables, ``flush_queue``
+empties two) run in one ``BEGIN IMMEDIATE`` transaction, which takes the write lock at its
+start and so never upgrades either.
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ import os
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from huey.backends.sqlite._wakeup import WakeChannel, channel_directory
 from huey.constants import EmptyData
-from huey.storage import BaseStorage
+from huey.storage import BaseStorage, Lease
 from huey.utils import to_timestamp
 
 T = TypeVar("T")
@@ -38,6 +43,20 @@ _SCHEMA = (
     "create index if not exists task_queue_priority_id on task (queue, priority desc, id)",
     "create table if not exists counter (queue text not null, key text not null, "
     "value integer not null default 0, primary key(queue, key))",
+    # Not huey 3.5.4's: a leased message lives here until it is acknowledged, so it is always
+    # in exactly one of task and lease. The deadline is wall-clock time (``time.time()``), the
+    # one clock every process sharing the file agrees on.
+    "create table if not exists lease (token text primary key, queue text not null, "
+    "data blob not null, priority real not null, deliveries integer not null, "
+    "deadline real not null)",
+    "create index if not exists lease_queue_deadline on lease (queue, deadline)",
+    "create table if not exists dead_letter (queue text not null, key text not null, "
+    "data blob not null, primary key(queue, key))",
+)
+# Takes the next message in dequeue order; shared by dequeue and lease.
+_POP_TASK = (
+    "delete from task where id = (select id from task where queue = ? "
+    "order by priority desc, id limit 1) returning data, priority"
 )
 _JOURNAL_MODES = frozenset({"delete", "truncate", "persist", "memory", "wal", "off"})
 
@@ -46,6 +65,7 @@ class SqliteStorage(BaseStorage):
     """A queue in an SQLite database file; several queues (names) can share one file."""
 
     supports_priority = True
+    supports_leases = True
     supports_blocking_dequeue = True
 
     def __init__(
@@ -138,6 +158,27 @@ class SqliteStorage(BaseStorage):
     def _fetchone(self, sql: str, params: Iterable[Any] = ()) -> Any:
         return self._with_retry(lambda: self.conn.execute(sql, tuple(params)).fetchone())
 
+    def _transaction(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``body`` in one ``BEGIN IMMEDIATE`` transaction, retried as a whole when busy.
+
+        Holding the write lock from the start means no other writer can interleave and no read
+        lock is ever upgraded; a failed attempt is rolled back, so a retry starts clean.
+        """
+
+        def attempt() -> T:
+            conn = self.conn
+            conn.execute("begin immediate")
+            try:
+                result = body(conn)
+                conn.execute("commit")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("rollback")
+                raise
+            return result
+
+        return self._with_retry(attempt)
+
     def _create_tables(self) -> None:
         autoincrement = " autoincrement" if self.strict_fifo else ""
         for statement in _SCHEMA:
@@ -163,24 +204,33 @@ class SqliteStorage(BaseStorage):
 
     def dequeue(self) -> bytes | None:
         """The next message; when blocking, waits up to ``read_timeout`` for one."""
-        data = self._pop_task()
-        if data is not None or not self.supports_blocking_dequeue:
-            return data
+        return self._wait_for(self._pop_task)
+
+    def _wait_for(
+        self, take: Callable[[], T | None], next_due: Callable[[], float | None] | None = None
+    ) -> T | None:
+        """``take()``'s first result; when blocking, retried for up to ``read_timeout``.
+
+        Between attempts it sleeps until an enqueue wakes it or, when ``next_due`` gives one,
+        until the wall-clock time something else becomes available (a lease lapsing).
+        """
+        found = take()
+        if found is not None or not self.supports_blocking_dequeue:
+            return found
         self._queue_wakeups.arm()  # Before the re-check, so no enqueue goes unnoticed.
         deadline = time.monotonic() + self.read_timeout
-        while (data := self._pop_task()) is None:
+        while (found := take()) is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
+            due = None if next_due is None else next_due()
+            if due is not None:
+                remaining = min(remaining, due - time.time())
             self._queue_wakeups.wait(remaining)
-        return data
+        return found
 
     def _pop_task(self) -> bytes | None:
-        row = self._fetchone(
-            "delete from task where id = (select id from task where queue = ? "
-            "order by priority desc, id limit 1) returning data",
-            (self.name,),
-        )
+        row = self._fetchone(_POP_TASK, (self.name,))
         return None if row is None else bytes(row[0])
 
     def queue_size(self) -> int:
@@ -194,7 +244,96 @@ class SqliteStorage(BaseStorage):
         return [bytes(row[0]) for row in rows]
 
     def flush_queue(self) -> None:
-        self._execute("delete from task where queue = ?", (self.name,))
+        def flush(conn: sqlite3.Connection) -> None:
+            # One transaction: a lease running meanwhile cannot carry a message past both.
+            conn.execute("delete from task where queue = ?", (self.name,))
+            conn.execute("delete from lease where queue = ?", (self.name,))
+
+        self._transaction(flush)
+
+    # -- leases --------------------------------------------------------------------------------
+    def lease(self, visibility_timeout: float) -> Lease | None:
+        """The next message, hidden for ``visibility_timeout`` seconds; a lapsed lease first.
+
+        When blocking, waits up to ``read_timeout`` for an enqueue or for a lease to lapse.
+        """
+        return self._wait_for(lambda: self._lease_once(visibility_timeout), self._next_lapse)
+
+    def _lease_once(self, visibility_timeout: float) -> Lease | None:
+        def take(conn: sqlite3.Connection) -> Lease | None:
+            token, now = uuid.uuid4().hex, time.time()
+            deadline = now + visibility_timeout
+            # A new token per delivery, so the holder of a lapsed lease can no longer ack it.
+            rows = conn.execute(
+                "update lease set token = ?, deliveries = deliveries + 1, deadline = ? "
+                "where token = (select token from lease where queue = ? and deadline <= ? "
+                "order by deadline limit 1) returning data, deliveries",
+                (token, deadline, self.name, now),
+            ).fetchall()  # fetchall: run each statement to completion before the commit.
+            if rows:
+                return Lease(token, bytes(rows[0][0]), int(rows[0][1]))
+            rows = conn.execute(_POP_TASK, (self.name,)).fetchall()
+            if not rows:
+                return None
+            data, priority = rows[0]
+            conn.execute(
+                "insert into lease (token, queue, data, priority, deliveries, deadline) "
+                "values (?, ?, ?, ?, 1, ?)",
+                (token, self.name, data, priority, deadline),
+            )
+            return Lease(token, bytes(data), 1)
+
+        return self._transaction(take)
+
+    def _next_lapse(self) -> float | None:
+        """When the earliest lease of this queue lapses (wall clock), or None without leases."""
+        row = self._fetchone("select min(deadline) from lease where queue = ?", (self.name,))
+        return None if row[0] is None else float(row[0])
+
+    def ack(self, lease_id: str) -> bool:
+        cursor = self._execute(
+            "delete from lease where token = ? and queue = ? and deadline > ?",
+            (lease_id, self.name, time.time()),
+        )
+        return cursor.rowcount > 0
+
+    def extend_lease(self, lease_id: str, visibility_timeout: float) -> bool:
+        now = time.time()
+        cursor = self._execute(
+            "update lease set deadline = ? where token = ? and queue = ? and deadline > ?",
+            (now + visibility_timeout, lease_id, self.name, now),
+        )
+        extended = cursor.rowcount > 0
+        if extended and visibility_timeout <= 0:
+            self._queue_wakeups.notify()  # Shown again at once: wake a waiting lease().
+        return extended
+
+    def lease_count(self) -> int:
+        return int(self._fetchone("select count(*) from lease where queue = ?", (self.name,))[0])
+
+    # -- dead letters --------------------------------------------------------------------------
+    def add_dead_letter(self, key: str, data: bytes) -> None:
+        self._execute(
+            "insert or replace into dead_letter (queue, key, data) values (?, ?, ?)",
+            (self.name, key, data),
+        )
+
+    def dead_letter_items(self) -> dict[str, bytes]:
+        rows = self._fetchall("select key, data from dead_letter where queue = ?", (self.name,))
+        return {key: bytes(data) for key, data in rows}
+
+    def dead_letter_count(self) -> int:
+        row = self._fetchone("select count(*) from dead_letter where queue = ?", (self.name,))
+        return int(row[0])
+
+    def delete_dead_letter(self, key: str) -> bool:
+        cursor = self._execute(
+            "delete from dead_letter where queue = ? and key = ?", (self.name, key)
+        )
+        return cursor.rowcount > 0
+
+    def flush_dead_letters(self) -> None:
+        self._execute("delete from dead_letter where queue = ?", (self.name,))
 
     # -- schedule ------------------------------------------------------------------------------
     def add_to_schedule(self, data: bytes, ts: dt.datetime) -> None:
