@@ -25,7 +25,7 @@ from typing import NoReturn
 import pytest
 
 # Before the suite is imported anywhere, so its asserts report values.
-pytest.register_assert_rewrite("huey.testing.conformance")
+pytest.register_assert_rewrite("huey.testing")
 
 from huey import list_backends  # noqa: E402
 from huey.storage import BaseStorage  # noqa: E402

@@ -21,6 +21,7 @@ from huey.api import Huey
 from huey.exceptions import ConfigurationError, MessageError
 from huey.registry import Message
 from huey.serializer import SignedSerializer
+from huey.storage import BlackHoleStorage
 
 SHORT = 0.3  # A visibility timeout the tests let lapse.
 
@@ -95,6 +96,14 @@ def test_at_least_once_needs_a_storage_with_leases() -> None:
     with pytest.raises(ConfigurationError, match=r"BlackHoleStorage.*supports_leases is False"):
         BlackHoleHuey(delivery="at-least-once")
     assert BlackHoleHuey().delivery == "at-most-once"
+
+
+def test_a_storage_without_leases_refuses_the_lease_operations() -> None:
+    storage = BlackHoleStorage()
+    for call in (lambda: storage.lease(1), lambda: storage.ack("x"), storage.dead_letter_count):
+        with pytest.raises(NotImplementedError, match="supports_leases is False"):
+            call()
+    storage.flush_all()  # Does not reach for the dead letters it does not have.
 
 
 def test_a_task_may_opt_out_but_not_in() -> None:

@@ -234,18 +234,19 @@ def test_blocking_lease_is_woken_by_a_release(tmp_path: Path) -> None:
     assert outcome["elapsed"] < 10, "lease() waited for its read timeout: not woken"
 
 
-def test_a_lapsed_lease_cannot_be_acknowledged(tmp_path: Path) -> None:
-    """Once lapsed it may already run elsewhere, so its holder cannot ack it, re-leased or not."""
+def test_a_lapsed_lease_cannot_be_extended_or_acknowledged_once_taken(tmp_path: Path) -> None:
+    """Lapsed, it cannot be renewed; once leased again, its old holder cannot ack it."""
     storage = SqliteStorage("q", filename=str(tmp_path / "lapsed.db"), blocking=False)
     storage.enqueue(b"late")
     lease = storage.lease(0.2)
     assert lease is not None
     time.sleep(0.3)
-    assert storage.ack(lease.id) is False
     assert storage.extend_lease(lease.id, LONG) is False
     assert storage.lease_count() == 1
     again = storage.lease(LONG)
     assert again is not None and again.deliveries == 2
+    assert storage.ack(lease.id) is False
+    assert storage.ack(again.id) is True
 
 
 def test_dead_letters_and_leases_have_their_own_tables(tmp_path: Path) -> None:

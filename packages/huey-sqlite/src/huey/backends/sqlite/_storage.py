@@ -291,9 +291,10 @@ class SqliteStorage(BaseStorage):
         return None if row[0] is None else float(row[0])
 
     def ack(self, lease_id: str) -> bool:
+        # A lapsed lease nobody took yet still acknowledges: its token changes when it is
+        # leased again, so nobody else can be running it.
         cursor = self._execute(
-            "delete from lease where token = ? and queue = ? and deadline > ?",
-            (lease_id, self.name, time.time()),
+            "delete from lease where token = ? and queue = ?", (lease_id, self.name)
         )
         return cursor.rowcount > 0
 
