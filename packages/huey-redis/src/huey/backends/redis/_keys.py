@@ -14,7 +14,15 @@ counters                   ``huey.counters.<name>``            hash
 result notification        ``huey.notify.<name>.<key>``        list with a TTL
 expire storages: data      ``huey.r.<name>.<key>``             string
 expire storages: counters  ``huey.c.<name>.<key>``             string
+leased messages            ``huey.leases.<name>``              hash: lease id ->
+                                                               ``<deliveries>:<message>``
+lease deadlines            ``huey.lease_deadlines.<name>``     sorted set: lease id scored
+                                                               by its deadline (server ms)
+dead letters               ``huey.dead.<name>``                hash: key -> record
 =========================  ==================================  ============================
+
+The last three are new (huey 3.5.4 has no leases) and appear only once leases or dead letters
+are used: a queue that never leases stays exactly as huey 3.5.4 lays it out.
 
 Every Lua script of the storages receives its keys from here, in ``KEYS``, and touches the
 keys of one queue only. A Redis Cluster layout only has to put one queue's keys in one hash
@@ -47,6 +55,9 @@ class KeyLayout:
         self.schedule = f"huey.schedule.{part}"
         self.results = f"huey.results.{part}"
         self.counters = f"huey.counters.{part}"
+        self.leases = f"huey.leases.{part}"
+        self.lease_deadlines = f"huey.lease_deadlines.{part}"
+        self.dead_letters = f"huey.dead.{part}"
         self._notify_prefix = f"huey.notify.{part}."
         self._data_prefix = f"huey.r.{part}."
         self._counter_prefix = f"huey.c.{part}."

@@ -4,6 +4,11 @@ Rules every script here keeps, so that a cluster layout (``HashTaggedKeyLayout``
 it touches only keys of one queue, and every key it touches is passed in ``KEYS`` (optional
 keys are simply left out of ``KEYS``). Values and arguments come in ``ARGV``.
 
+The lease scripts read the time with ``TIME``: every deadline is the server's clock, so
+consumers on machines whose clocks disagree still agree on when a lease lapses. (Since Redis
+5 a script that reads ``TIME`` may write; older servers need ``redis.replicate_commands()``,
+which the scripts call where it exists.)
+
 Each script is sent once per server (``SCRIPT LOAD`` on the first ``NOSCRIPT`` reply, which
 redis-py's ``Script`` handles) and run with ``EVALSHA`` after that.
 """
@@ -77,8 +82,87 @@ end
 return value
 """
 
+# The server's time in whole milliseconds, as the local ``now``.
+_NOW = """
+if redis.replicate_commands then
+    redis.replicate_commands()
+end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+"""
+
+# KEYS[1] queue, KEYS[2] leases hash (lease id -> '<deliveries>:<message>'), KEYS[3] lease
+# deadlines sorted set (lease id scored by its deadline in ms); ARGV[1] the new lease id,
+# ARGV[2] visibility timeout in ms, ARGV[3] 'zset' for a priority queue (ZPOPMIN, behind an
+# 8-byte stamp) or 'list' (RPOP), ARGV[4] '1' to give up at once while the queue is empty
+# (a waiting client: only a new message ends its wait).
+# The earliest lapsed lease is taken again (one more delivery, under the new id) before the
+# queue. Returns {message, deliveries}, or nil when there is nothing to take.
+LEASE = (
+    _NOW
+    + """
+local zset = ARGV[3] == 'zset'
+if ARGV[4] == '1' and redis.call(zset and 'ZCARD' or 'LLEN', KEYS[1]) == 0 then
+    return false
+end
+local data, deliveries
+local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+if first[1] and tonumber(first[2]) <= now then
+    local record = redis.call('HGET', KEYS[2], first[1])
+    redis.call('HDEL', KEYS[2], first[1])
+    redis.call('ZREM', KEYS[3], first[1])
+    if record then
+        local sep = string.find(record, ':', 1, true)
+        deliveries = tonumber(string.sub(record, 1, sep - 1)) + 1
+        data = string.sub(record, sep + 1)
+    end
+end
+if not data then
+    if zset then
+        local popped = redis.call('ZPOPMIN', KEYS[1])
+        if popped[1] then
+            data = string.sub(popped[1], 9)
+        end
+    else
+        data = redis.call('RPOP', KEYS[1])
+    end
+    if not data then
+        return false
+    end
+    deliveries = 1
+end
+redis.call('HSET', KEYS[2], ARGV[1], deliveries .. ':' .. data)
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[1])
+return {data, deliveries}
+"""
+)
+
+# KEYS[1] leases hash, KEYS[2] lease deadlines; ARGV[1] lease id. 1 when the lease was held
+# (lapsed or not, as long as no other lease took the message since), else 0.
+ACK = """
+redis.call('ZREM', KEYS[2], ARGV[1])
+return redis.call('HDEL', KEYS[1], ARGV[1])
+"""
+
+# KEYS[1] lease deadlines; ARGV[1] lease id, ARGV[2] visibility timeout in ms. Moves the
+# deadline to now + timeout if the lease has not lapsed (1), else changes nothing (0).
+EXTEND_LEASE = (
+    _NOW
+    + """
+local deadline = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not deadline or tonumber(deadline) <= now then
+    return 0
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return 1
+"""
+)
+
 __all__ = [
+    "ACK",
+    "EXTEND_LEASE",
     "INCR_KEY",
+    "LEASE",
     "POP_FIELD",
     "POP_KEY",
     "PUT_FIELD_NOTIFY",

@@ -8,6 +8,18 @@ notification and an expiring counter are each one Lua script (one ``EVALSHA``); 
 else is one command. A blocking result read with ``notify_result`` sleeps in ``BLPOP`` on the
 result's notification list, so it returns as soon as the result is written.
 
+Leases (``supports_leases``, for at-least-once delivery): ``lease``, ``ack`` and
+``extend_lease`` are one Lua script each, timed by the server's clock. A leased message waits
+in a hash (``huey.leases.<name>``) with its deadline in a sorted set
+(``huey.lease_deadlines.<name>``) until it is acknowledged, or its lease lapses and ``lease``
+hands it out again before the queue. A blocking ``lease`` on a list queue sleeps in
+``BLMOVE queue queue RIGHT RIGHT`` (Redis 6.2+), which wakes when the queue gets a message
+and moves its last element onto itself: nothing changes, and nothing is lost if the client
+dies meanwhile. A priority queue (a sorted set has no such non-destructive blocking wait),
+and a server without ``BLMOVE``, are polled instead: 5 ms growing to 100 ms apart. Only a new
+message ends the wait; a lease that lapses meanwhile goes to the next call (``_leases``). Dead
+letters are one hash (``huey.dead.<name>``).
+
 Errors of redis-py (``redis.exceptions.ConnectionError``, ``TimeoutError``) propagate: the
 consumer logs them and retries with backoff, and a producer sees them at once.
 """
@@ -23,7 +35,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import redis
-from huey.backends.redis import _scripts
+from huey.backends.redis import _leases, _scripts
 from huey.backends.redis._connection import (
     BLOCKING_MARGIN,
     check_arguments,
@@ -33,7 +45,7 @@ from huey.backends.redis._connection import (
 )
 from huey.backends.redis._keys import KeyLayout, clean_name
 from huey.constants import EmptyData
-from huey.storage import BaseStorage
+from huey.storage import BaseStorage, Lease
 from huey.utils import to_timestamp
 
 logger = logging.getLogger("huey.backends.redis")
@@ -54,9 +66,15 @@ class RedisStorage(BaseStorage):
     connections. ``notify_result`` wakes blocked result readers through a list that expires
     after ``notify_result_ttl`` seconds. ``clean_name`` (default on, as in huey) strips the
     queue name to ``[A-Za-z0-9_]`` in key names.
+
+    Leases (``lease``/``ack``/``extend_lease``, for at-least-once delivery) and dead letters
+    are supported: see the module docstring for their keys and how a blocking lease waits.
     """
 
     supports_priority: ClassVar[bool] = False
+    supports_leases: ClassVar[bool] = True
+    #: How the ``LEASE`` script takes from the queue: ``list`` (RPOP) or ``zset`` (ZPOPMIN).
+    queue_kind: ClassVar[str] = "list"
     #: Makes every key name; a cluster variant swaps in ``HashTaggedKeyLayout``.
     key_layout_class: ClassVar[type[KeyLayout]] = KeyLayout
 
@@ -104,10 +122,14 @@ class RedisStorage(BaseStorage):
                 BLOCKING_MARGIN,
             )
         self._integer_timeouts = False  # Set once a Redis before 6.0 refuses a fraction.
+        self._has_blmove = True  # Cleared once a server before 6.2 refuses BLMOVE.
 
         self._read_schedule = self._script(_scripts.READ_SCHEDULE)
         self._pop_field = self._script(_scripts.POP_FIELD)
         self._put_field_notify = self._script(_scripts.PUT_FIELD_NOTIFY)
+        self._lease = self._script(_scripts.LEASE)
+        self._ack = self._script(_scripts.ACK)
+        self._extend_lease = self._script(_scripts.EXTEND_LEASE)
 
     def _connect(
         self,
@@ -171,14 +193,16 @@ class RedisStorage(BaseStorage):
             return max(1, math.ceil(seconds))
         return round(seconds, 3)
 
-    def _blocking(self, command: str, key: str, seconds: float) -> Any:
+    def _blocking(self, command: str, key: str, seconds: float, *args: Any) -> Any:
+        """``command key *args timeout``, waiting up to ``seconds``."""
         try:
-            return self.conn.execute_command(command, key, self._block_timeout(seconds))
+            return self.conn.execute_command(command, key, *args, self._block_timeout(seconds))
         except redis.exceptions.ResponseError as exc:
-            if "timeout" not in str(exc) or self._integer_timeouts:
+            # "timeout is not a float or out of range" (before 6.0: "... an integer ...").
+            if "timeout is not" not in str(exc) or self._integer_timeouts:
                 raise
             self._integer_timeouts = True  # Redis < 6.0: whole seconds only.
-            return self.conn.execute_command(command, key, self._block_timeout(seconds))
+            return self.conn.execute_command(command, key, *args, self._block_timeout(seconds))
 
     # -- queue: a list, pushed on the left and taken from the right ---------------------------
     def enqueue(self, data: bytes, priority: float | None = None) -> None:
@@ -204,7 +228,73 @@ class RedisStorage(BaseStorage):
         return [_bytes(item) for item in reversed(self.conn.lrange(self.keys.queue, start, -1))]
 
     def flush_queue(self) -> None:
-        self.conn.delete(self.keys.queue)
+        self.conn.delete(self.keys.queue, self.keys.leases, self.keys.lease_deadlines)
+
+    # -- leases: a hash of leased messages and a sorted set of their deadlines -----------------
+    def lease(self, visibility_timeout: float) -> Lease | None:
+        """The next message, hidden for ``visibility_timeout`` seconds (whole milliseconds);
+        a lapsed lease first. With ``blocking``, waits up to ``read_timeout`` for a message
+        (see ``_leases.wait_for_lease``)."""
+        keys = [self.keys.queue, self.keys.leases, self.keys.lease_deadlines]
+
+        def attempt(waiting: bool) -> Lease | None:
+            lease_id = _leases.new_lease_id()
+            args = _leases.lease_args(lease_id, visibility_timeout, self.queue_kind, waiting)
+            return _leases.lease_of(self._lease(keys=keys, args=args), lease_id)
+
+        if not self.blocking:
+            return attempt(False)
+        block = self._wait_for_message if self.queue_kind == "list" else None
+        return _leases.wait_for_lease(attempt, self.read_timeout, block)
+
+    def _wait_for_message(self, seconds: float) -> bool | None:
+        """Sleep until the list queue has a message (True) or ``seconds`` pass (False),
+        changing nothing; None (at once) when the server has no ``BLMOVE`` (Redis < 6.2)."""
+        if not self._has_blmove:
+            return None
+        queue = self.keys.queue
+        try:
+            moved = self._blocking("BLMOVE", queue, seconds, queue, "RIGHT", "RIGHT")
+        except redis.exceptions.ResponseError as exc:
+            if "unknown command" not in str(exc).lower():
+                raise
+            self._has_blmove = False
+            logger.warning(
+                "%s %r: the server has no BLMOVE (Redis 6.2+); a blocking lease() polls the "
+                "queue instead",
+                type(self).__name__,
+                self.name,
+            )
+            return None
+        return moved is not None
+
+    def ack(self, lease_id: str) -> bool:
+        keys = [self.keys.leases, self.keys.lease_deadlines]
+        return bool(self._ack(keys=keys, args=[lease_id]))
+
+    def extend_lease(self, lease_id: str, visibility_timeout: float) -> bool:
+        args = _leases.extend_args(lease_id, visibility_timeout)
+        return bool(self._extend_lease(keys=[self.keys.lease_deadlines], args=args))
+
+    def lease_count(self) -> int:
+        return int(self.conn.hlen(self.keys.leases))
+
+    # -- dead letters: one hash ---------------------------------------------------------------
+    def add_dead_letter(self, key: str, data: bytes) -> None:
+        self.conn.hset(self.keys.dead_letters, key, data)
+
+    def dead_letter_items(self) -> dict[str, bytes]:
+        items = self.conn.hgetall(self.keys.dead_letters)
+        return {_text(key): _bytes(value) for key, value in items.items()}
+
+    def dead_letter_count(self) -> int:
+        return int(self.conn.hlen(self.keys.dead_letters))
+
+    def delete_dead_letter(self, key: str) -> bool:
+        return bool(self.conn.hdel(self.keys.dead_letters, key))
+
+    def flush_dead_letters(self) -> None:
+        self.conn.delete(self.keys.dead_letters)
 
     # -- schedule: a sorted set scored by huey's timestamp of the eta --------------------------
     def add_to_schedule(self, data: bytes, ts: dt.datetime) -> None:
@@ -320,6 +410,7 @@ class PriorityRedisStorage(RedisStorage):
     """
 
     supports_priority: ClassVar[bool] = True
+    queue_kind: ClassVar[str] = "zset"
 
     def enqueue(self, data: bytes, priority: float | None = None) -> None:
         self.conn.zadd(self.keys.queue, {_stamp() + data: -(priority or 0)})

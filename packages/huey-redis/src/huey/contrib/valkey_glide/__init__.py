@@ -16,6 +16,9 @@ The keys and values are exactly those of ``RedisHuey``:
 ``huey.results.<name>``                hash: results, locks, revocations, other entries
 ``huey.counters.<name>``               hash of counters (HINCRBY)
 ``huey.notify.<name>.<key>``           with ``notify_result=True``: result-ready list
+``huey.leases.<name>``                 leases: hash, lease id -> ``<deliveries>:<message>``
+``huey.lease_deadlines.<name>``        leases: sorted set, lease id -> deadline (ms)
+``huey.dead.<name>``                   dead letters: hash
 =====================================  =================================================
 
 where ``<name>`` is the queue name without characters outside ``[A-Za-z0-9_]``. A queue
@@ -24,7 +27,9 @@ written by ``RedisHuey`` (this project's or huey 3.x's) is therefore read by
 
 Task priorities are not supported (``supports_priority`` is False), as with ``RedisHuey``;
 a ``PriorityRedisHuey`` queue (a sorted set under the same key) cannot be shared.
-``dequeue`` blocks (BRPOP, ``read_timeout`` seconds) unless ``blocking=False``.
+``dequeue`` blocks (BRPOP, ``read_timeout`` seconds) unless ``blocking=False``. Leases
+(``supports_leases``, for at-least-once delivery) and dead letters are those of ``RedisHuey``,
+on the same keys and through the same Lua scripts.
 
 The storage is synchronous and usable from any thread, from forked worker processes and
 from gevent-patched greenlets (``huey_consumer -k thread``, ``-k process``, ``-k greenlet``):

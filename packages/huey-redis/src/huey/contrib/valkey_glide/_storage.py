@@ -11,6 +11,11 @@ and each thread that blocks (``dequeue`` with ``blocking=True``, ``wait_result``
 whose command fails or times out is closed rather than reused: its connection may still have
 a pop pending on the server, which would otherwise take a message for nobody.
 
+Leases. ``lease``, ``ack`` and ``extend_lease`` run the Lua scripts of the redis-py storages
+(``huey.backends.redis._scripts``) on the same keys, so both kinds of storage share one
+queue's leases. A blocking ``lease`` sleeps in ``BLMOVE queue queue RIGHT RIGHT`` (Redis 6.2+,
+any Valkey) on the thread's blocking client; without ``BLMOVE`` it polls.
+
 Threads and processes. The clients live on one private event loop thread per process
 (``_loop``). After ``fork()`` the child creates new clients on its own loop the first time it
 touches the storage; the parent's clients are never used there.
@@ -29,9 +34,11 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from huey.backends.redis import _leases, _scripts
+from huey.backends.redis._keys import KeyLayout
 from huey.constants import EmptyData
 from huey.contrib.valkey_glide._loop import creation_lock, loop_thread
-from huey.storage import BaseStorage
+from huey.storage import BaseStorage, Lease
 from huey.utils import to_timestamp
 
 if TYPE_CHECKING:
@@ -122,6 +129,7 @@ class ValkeyGlideStorage(BaseStorage):
     """
 
     supports_priority = False
+    supports_leases = True
     supports_blocking_dequeue = True
 
     def __init__(
@@ -169,6 +177,8 @@ class ValkeyGlideStorage(BaseStorage):
         self.result_key = f"huey.results.{clean}"
         self.counter_key = f"huey.counters.{clean}"
         self.notify_prefix = f"huey.notify.{clean}."
+        #: Every key name (those above, and the lease and dead-letter keys), as RedisStorage's.
+        self.keys = KeyLayout(clean)
 
         if configuration is not None:
             given = {
@@ -214,6 +224,10 @@ class ValkeyGlideStorage(BaseStorage):
                 options=glide_options,
             )
         self._clients = _Clients()
+        self._lease_script = self._glide.Script(_scripts.LEASE)
+        self._ack_script = self._glide.Script(_scripts.ACK)
+        self._extend_script = self._glide.Script(_scripts.EXTEND_LEASE)
+        self._has_blmove = True  # Cleared once a server before Redis 6.2 refuses BLMOVE.
 
     # -- configuration -------------------------------------------------------------------------
     def _build_configuration(
@@ -422,7 +436,79 @@ class ValkeyGlideStorage(BaseStorage):
         return items[::-1]
 
     def flush_queue(self) -> None:
-        self._run(self.client.delete([self.queue_key]))
+        keys = self.keys
+        self._run(self.client.delete([self.queue_key, keys.leases, keys.lease_deadlines]))
+
+    # -- leases (the scripts and layout of huey.backends.redis) --------------------------------
+    def lease(self, visibility_timeout: float) -> Lease | None:
+        """The next message, hidden for ``visibility_timeout`` seconds; a lapsed lease first.
+        With ``blocking``, waits up to ``read_timeout`` for a message."""
+        keys: list[str | bytes] = [self.queue_key, self.keys.leases, self.keys.lease_deadlines]
+
+        def attempt(waiting: bool) -> Lease | None:
+            lease_id = _leases.new_lease_id()
+            args = _leases.lease_args(lease_id, visibility_timeout, "list", waiting)
+            reply = self._run(
+                self.client.invoke_script(self._lease_script, keys=keys, args=list(args))
+            )
+            return _leases.lease_of(reply, lease_id)
+
+        if not self.supports_blocking_dequeue:
+            return attempt(False)
+        return _leases.wait_for_lease(attempt, self.read_timeout, self._wait_for_message)
+
+    def _wait_for_message(self, seconds: float) -> bool | None:
+        """Sleep until the queue has a message (True) or ``seconds`` pass (False), changing
+        nothing (its last element moves onto itself); None when the server has no BLMOVE."""
+        if not self._has_blmove:
+            return None
+        glide, queue = self._glide, self.queue_key
+        wait = max(round(seconds, 3), 0.01)  # 0 would mean "wait forever".
+        right = glide.ListDirection.RIGHT
+        try:
+            moved = self._blocking_call(
+                lambda client: client.blmove(queue, queue, right, right, wait), wait
+            )
+        except glide.RequestError as exc:
+            if "unknown command" not in str(exc).lower():
+                raise
+            self._has_blmove = False
+            return None
+        return moved is not None
+
+    def ack(self, lease_id: str) -> bool:
+        keys: list[str | bytes] = [self.keys.leases, self.keys.lease_deadlines]
+        acked = self._run(self.client.invoke_script(self._ack_script, keys=keys, args=[lease_id]))
+        return bool(acked)
+
+    def extend_lease(self, lease_id: str, visibility_timeout: float) -> bool:
+        args: list[str | bytes] = list(_leases.extend_args(lease_id, visibility_timeout))
+        keys: list[str | bytes] = [self.keys.lease_deadlines]
+        extended = self._run(self.client.invoke_script(self._extend_script, keys=keys, args=args))
+        return bool(extended)
+
+    def lease_count(self) -> int:
+        count: int = self._run(self.client.hlen(self.keys.leases))
+        return count
+
+    # -- dead letters --------------------------------------------------------------------------
+    def add_dead_letter(self, key: str, data: bytes) -> None:
+        self._run(self.client.hset(self.keys.dead_letters, {key: data}))
+
+    def dead_letter_items(self) -> dict[str, bytes]:
+        items: Mapping[bytes, bytes] = self._run(self.client.hgetall(self.keys.dead_letters))
+        return {_text(key): value for key, value in items.items()}
+
+    def dead_letter_count(self) -> int:
+        count: int = self._run(self.client.hlen(self.keys.dead_letters))
+        return count
+
+    def delete_dead_letter(self, key: str) -> bool:
+        deleted: int = self._run(self.client.hdel(self.keys.dead_letters, [key]))
+        return deleted > 0
+
+    def flush_dead_letters(self) -> None:
+        self._run(self.client.delete([self.keys.dead_letters]))
 
     # -- schedule ------------------------------------------------------------------------------
     def add_to_schedule(self, data: bytes, ts: dt.datetime) -> None:
