@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -257,12 +257,34 @@ def test_without_blmove_a_blocking_lease_polls(
 
 
 # -- concurrency ---------------------------------------------------------------------------------
-def _consumers(cls: type[RedisStorage], count: int, connection: dict[str, Any]) -> list[Any]:
-    # Each with a pool (and connections) of its own: as many clients as threads.
-    return [
-        cls("crowd", read_timeout=0.2, client_name=f"consumer-{index}", **connection)
-        for index in range(count)
+def _crowd(
+    cls: type[RedisStorage], connection: dict[str, Any], consume: Callable[[RedisStorage], None]
+) -> None:
+    """Run ``consume`` in 8 threads, each with a client (and pool) of its own; re-raise what
+    any of them raised."""
+    failures: list[BaseException] = []
+
+    def run(storage: RedisStorage) -> None:
+        try:
+            consume(storage)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [
+        threading.Thread(
+            target=run,
+            args=(cls("crowd", read_timeout=0.2, client_name=f"consumer-{i}", **connection),),
+            daemon=True,
+        )
+        for i in range(8)
     ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(150)
+    assert not any(thread.is_alive() for thread in threads)
+    if failures:
+        raise failures[0]
 
 
 @pytest.mark.slow
@@ -276,34 +298,21 @@ def test_concurrent_clients_never_lease_one_message_twice(
     for message in messages:
         producer.enqueue(message)
     taken: list[bytes] = []
-    failures: list[BaseException] = []
     guard = threading.Lock()
 
     def consume(storage: RedisStorage) -> None:
-        try:
-            while True:
-                lease = storage.lease(60)
-                if lease is None:
-                    if storage.queue_size() == 0:
-                        return
-                    continue
-                assert lease.deliveries == 1
-                assert storage.ack(lease.id) is True
-                with guard:
-                    taken.append(lease.data)
-        except BaseException as exc:
-            failures.append(exc)
+        while True:
+            lease = storage.lease(60)
+            if lease is None:
+                if storage.queue_size() == 0:
+                    return
+                continue
+            assert lease.deliveries == 1
+            assert storage.ack(lease.id) is True
+            with guard:
+                taken.append(lease.data)
 
-    threads = [
-        threading.Thread(target=consume, args=(storage,), daemon=True)
-        for storage in _consumers(cls, 8, connection)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(150)
-    assert not failures
-    assert not any(thread.is_alive() for thread in threads)
+    _crowd(cls, connection, consume)
     assert len(taken) == len(messages)
     assert sorted(taken) == messages, "a message was leased twice, or lost"
     assert producer.lease_count() == 0
@@ -322,36 +331,23 @@ def test_concurrent_clients_never_take_one_lapsed_lease_twice(
     for message in messages:
         producer.enqueue(message)
     seen: Counter[tuple[bytes, int]] = Counter()
-    failures: list[BaseException] = []
     guard = threading.Lock()
 
     def consume(storage: RedisStorage) -> None:
-        try:
-            while True:
-                lease = storage.lease(60)
-                if lease is None:
-                    if storage.queue_size() == 0 and storage.lease_count() == 0:
-                        return
-                    continue
-                with guard:
-                    seen[lease.data, lease.deliveries] += 1
-                if lease.deliveries < 3:
-                    assert storage.extend_lease(lease.id, 0) is True
-                else:
-                    assert storage.ack(lease.id) is True
-        except BaseException as exc:
-            failures.append(exc)
+        while True:
+            lease = storage.lease(60)
+            if lease is None:
+                if storage.queue_size() == 0 and storage.lease_count() == 0:
+                    return
+                continue
+            with guard:
+                seen[lease.data, lease.deliveries] += 1
+            if lease.deliveries < 3:
+                assert storage.extend_lease(lease.id, 0) is True
+            else:
+                assert storage.ack(lease.id) is True
 
-    threads = [
-        threading.Thread(target=consume, args=(storage,), daemon=True)
-        for storage in _consumers(cls, 8, connection)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(150)
-    assert not failures
-    assert not any(thread.is_alive() for thread in threads)
+    _crowd(cls, connection, consume)
     expected = {(message, deliveries) for message in messages for deliveries in (1, 2, 3)}
     assert set(seen) == expected
     twice = {key: count for key, count in seen.items() if count != 1}

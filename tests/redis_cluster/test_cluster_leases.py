@@ -1,7 +1,7 @@
 """Leases and dead letters of the Redis Cluster storages on a real three-master cluster: the
-lease keys carry the queue's hash tag (one slot, one master, so the Lua scripts run there), a
-blocking lease sleeps in ``BLMOVE`` on that master, and concurrent clients never share a
-message. The lease contract itself is in ``test_cluster_conformance.py``.
+lease keys carry the queue's hash tag (one slot, one master, so the Lua scripts run there) and a
+blocking lease sleeps in ``BLMOVE`` on that master. The lease contract itself,
+exclusive leases across threads included, is in ``test_cluster_conformance.py``.
 """
 
 from __future__ import annotations
@@ -113,48 +113,3 @@ def test_blocking_lease_wakes_promptly_on_enqueue(
     assert waited >= 0.5
     if cls.queue_kind == "list":
         assert consumer._has_blmove  # It slept in BLMOVE, routed to the queue's master.
-
-
-@pytest.mark.timeout(120)
-@pytest.mark.parametrize("cls", [RedisClusterStorage, PriorityRedisClusterStorage], ids=_ids)
-def test_concurrent_clients_never_lease_one_message_twice(
-    cls: type[Any], redis_cluster: RedisClusterHandle, wipe_queue: Callable[[str], None]
-) -> None:
-    name = f"cl_crowd_{cls.__name__}"
-    wipe_queue(name)
-    nodes = redis_cluster.startup_nodes
-    messages = [f"m-{index:04d}".encode() for index in range(300)]
-    producer = cls(name, startup_nodes=nodes)
-    for message in messages:
-        producer.enqueue(message)
-    taken: list[bytes] = []
-    failures: list[BaseException] = []
-    guard = threading.Lock()
-
-    def consume(storage: Any) -> None:
-        try:
-            while True:
-                lease = storage.lease(60)
-                if lease is None:
-                    if storage.queue_size() == 0:
-                        return
-                    continue
-                assert storage.ack(lease.id) is True
-                with guard:
-                    taken.append(lease.data)
-        except BaseException as exc:
-            failures.append(exc)
-
-    consumers = [
-        cls(name, read_timeout=0.2, client_name=f"c{index}", startup_nodes=nodes)
-        for index in range(4)
-    ]
-    threads = [threading.Thread(target=consume, args=(c,), daemon=True) for c in consumers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(100)
-    assert not failures
-    assert not any(thread.is_alive() for thread in threads)
-    assert sorted(taken) == messages
-    assert producer.lease_count() == 0
