@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from huey._storage_base import FIRST_RESULT_POLL
 from huey.constants import EmptyData
 from huey.exceptions import ResultTimeout, TaskException
 from huey.utils import Error
@@ -126,7 +127,7 @@ class ResultGroup:
     def as_completed(self, backoff: float = 1.15, max_delay: float = 1.0) -> Iterator[Any]:
         """Yield values as their tasks finish, polling the pending ones in turn."""
         pending = list(self._results)
-        delay = 0.001
+        delay = FIRST_RESULT_POLL
         while pending:
             still_pending = []
             for result in pending:
@@ -138,7 +139,7 @@ class ResultGroup:
                 time.sleep(delay)
                 delay = min(delay * backoff, max_delay)
             else:
-                delay = 0.001
+                delay = FIRST_RESULT_POLL
             pending = still_pending
 
     def is_ready(self) -> bool:

@@ -11,6 +11,10 @@ from typing import Any, ClassVar, NamedTuple
 from huey.constants import EmptyData
 from huey.exceptions import ConfigurationError
 
+#: The first pause (seconds) of a polling result wait. A task on an idle consumer finishes well
+#: within a millisecond, so checks start that close together and back off from there.
+FIRST_RESULT_POLL = 0.0002
+
 
 class Lease(NamedTuple):
     """One delivery of a queued message: it stays stored, invisible to other ``lease()`` calls,
@@ -195,11 +199,11 @@ class BaseStorage(abc.ABC):
     ) -> bool:
         """Block until ``key`` has data (True) or ``timeout`` passes (False).
 
-        Checks start one millisecond apart and grow by ``backoff`` up to ``max_delay`` while
+        Checks start ``FIRST_RESULT_POLL`` apart and grow by ``backoff`` up to ``max_delay`` while
         ``sleep_for_result`` reports no wake-up.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.001
+        delay = FIRST_RESULT_POLL
         while not self.has_data_for_key(key):
             if deadline is not None:
                 remaining = deadline - time.monotonic()
