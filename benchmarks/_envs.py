@@ -20,6 +20,7 @@ implementation's own ``bin/`` (``huey_consumer``, ``python``), with a clean envi
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -113,6 +114,7 @@ def clean_env() -> dict[str, str]:
     return env
 
 
+@functools.cache  # Each probe starts an interpreter; cleared when a virtualenv changes.
 def _probe(python: Path) -> dict[str, object]:
     """What ``huey`` the interpreter imports; raises EnvUnavailable when it imports none."""
     try:
@@ -223,6 +225,7 @@ def _extra_requirements() -> dict[str, str]:
 
 def _run_steps(steps: list[list[str]]) -> str | None:
     """Run each command; the reason of the first failure, None when all succeed."""
+    _probe.cache_clear()  # They build or change a virtualenv.
     for command in steps:
         try:
             proc = subprocess.run(

@@ -4,8 +4,7 @@ Runs in the environment of the implementation being measured, against that imple
 consumer (``huey_consumer bench_app.huey -w 1``), so it imports only the standard library and
 ``huey`` (through ``bench_app``).
 
-``python roundtrip_client.py OUT.json --tasks N --warmup W --min-sleep S --max-sleep S --seed X``
-``[--app MODULE]`` (default ``bench_app``, SQLite; ``bench_redis_app`` for Redis).
+``python roundtrip_client.py OUT.json --tasks N --warmup W --min-sleep S --max-sleep S --seed X``.
 
 Each round trip is timed from the call that enqueues the task to the return of
 ``result.get(blocking=True)``. Between round trips the client sleeps a random interval in
@@ -17,7 +16,6 @@ OUT.json; p50/p99 are printed.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import random
 import statistics
@@ -42,12 +40,13 @@ def main() -> int:
     parser.add_argument("--max-sleep", type=float, default=0.010)
     parser.add_argument("--startup-timeout", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--app", default="bench_app")
     args = parser.parse_args()
+
+    import bench_app  # type: ignore[import-not-found]  # On the harness's PYTHONPATH.
 
     import huey as huey_package
 
-    echo = importlib.import_module(args.app).echo  # bench_app & co. are on the PYTHONPATH
+    echo = bench_app.echo
 
     rng = random.Random(args.seed)
     for i in range(args.warmup):

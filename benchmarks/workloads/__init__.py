@@ -1,7 +1,8 @@
 """The workloads of ``benchmarks/run.py``: importing this package registers every one.
 
-Adding a workload: a module here with a ``Workload`` subclass passed to ``register``, its
-subprocess clients in ``benchmarks/apps/``, and its import below.
+Adding a workload: a module here with a ``Workload`` subclass registered once per backend
+(``_backends.BACKENDS``), its subprocess clients in ``benchmarks/apps/``, its import below,
+and its family in ``run.FAMILIES`` for ``run.py all``.
 """
 
 from benchmarks.workloads import (  # noqa: F401 - registers the workloads
@@ -9,7 +10,5 @@ from benchmarks.workloads import (  # noqa: F401 - registers the workloads
     enqueue,
     io_bound,
     roundtrip,
-    roundtrip_redis,
     throughput,
-    throughput_redis,
 )

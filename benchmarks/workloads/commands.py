@@ -3,10 +3,10 @@
 For each implementation, variant (default settings, ``notify_result=True``) and round, on a
 fresh private ``redis-server``:
 
-1. with no consumer running, ``apps/fill_client.py`` (that implementation) enqueues ``tasks``
+1. with no consumer running, ``apps/fill_client.py`` (that implementation) queues ``tasks``
    ``echo`` tasks and exits; the harness checks they are all in the queue;
 2. the harness starts ``MONITOR`` on a connection of its own, sends a marker (``ECHO``), and
-   starts ``huey_consumer bench_redis_app.huey -w 1`` with the queue already full;
+   starts ``huey_consumer bench_app.huey -w 1`` with the queue already full;
 3. it polls ``HLEN`` of the results hash until every task has its result, marks the end of the
    draining, waits ``SETTLE_SECONDS``, then marks a quiet period of ``quiet_seconds`` (the
    consumer idle: its background commands only) and its end;
@@ -39,31 +39,29 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks._envs import APPS, Implementation
+from benchmarks._backends import REDIS, Queue
+from benchmarks._envs import Implementation
 from benchmarks._harness import (
+    LOWER,
     BenchmarkError,
-    Consumer,
     Metric,
     Option,
     Variant,
     Workload,
     WorkloadResult,
     register,
-    run_client,
+    wait_until,
 )
 from benchmarks._redis import (
     LUA,
-    QUEUE_KEY,
     RESULTS_KEY,
     Monitor,
-    RedisServer,
     Resp,
     Seen,
     local_addresses_of,
 )
-from benchmarks.workloads.roundtrip_redis import APP, DEFAULT, NOTIFY_RESULT, redis_env
+from benchmarks.workloads.roundtrip import DEFAULT, NOTIFY_RESULT, settings
 
-FILL = APPS / "fill_client.py"
 SETTLE_SECONDS = 0.5  # Between the end of the draining and the quiet period.
 POLL_SECONDS = 0.005
 SHOWN_FROM = 0.005  # Commands below this per task in every run stay out of the table.
@@ -72,13 +70,12 @@ MARK = "huey-bench:"
 
 
 class CommandsPerTask(Workload):
-    name = "commands-per-task"
+    family = "commands-per-task"
     description = "Redis commands the consumer (-w 1) issues per task, queue filled beforehand"
     variants = (DEFAULT, NOTIFY_RESULT)
-    needs_redis = True
     metrics = (
-        Metric("cmds_per_task", "cmds/task", ratio=True),
-        Metric("round_trips_per_task", "round trips/task", ratio=True),
+        Metric("cmds_per_task", "cmds/task", better=LOWER),
+        Metric("round_trips_per_task", "round trips/task", better=LOWER),
         Metric("script_calls_per_task", "in scripts/task"),
         Metric("idle_cmds_per_s", "idle cmds/s"),
     )
@@ -151,15 +148,11 @@ class CommandsPerTask(Workload):
         variant: Variant | None = None,
     ) -> dict[str, float]:
         tasks = params["tasks"]
-        with RedisServer(workdir) as server:
-            env = redis_env(impl, server, workdir, variant)
-            args = [f"--app={APP}", f"--tasks={tasks}"]
-            run_client(impl, FILL, args, workdir, env, None, timeout=120 + tasks * 0.05)
-            with Resp(server.port) as control:
-                queued = control.command("LLEN", QUEUE_KEY)
-                if queued != tasks:
-                    raise BenchmarkError(f"{impl.label}: {queued} of {tasks} tasks in {QUEUE_KEY}")
-                seen, consumer_clients = self._observe(impl, params, workdir, env, server, control)
+        with REDIS.open(impl, workdir, settings(variant)) as queue:
+            queue.fill(tasks)
+            assert queue.redis_port is not None
+            with Resp(queue.redis_port) as control:
+                seen, consumer_clients = self._observe(impl, params, queue, control)
             harness = {control.address}
         return self._count(impl, tasks, seen, harness, consumer_clients)
 
@@ -167,35 +160,33 @@ class CommandsPerTask(Workload):
         self,
         impl: Implementation,
         params: dict[str, Any],
-        workdir: Path,
-        env: dict[str, str],
-        server: RedisServer,
+        queue: Queue,
         control: Resp,
     ) -> tuple[list[Seen], set[str] | None]:
         """The commands MONITOR saw from the start mark to the end mark, and the local
         addresses of the consumer's sockets (None without ``/proc``)."""
         tasks = params["tasks"]
-        monitor = Monitor(server.port)
+        assert queue.redis_port is not None
+        monitor = Monitor(queue.redis_port)
         try:
             control.command("ECHO", f"{MARK}start")
-            with Consumer(impl, [f"{APP}.huey", "-w", "1"], workdir, env) as consumer:
-                deadline = time.monotonic() + 120 + tasks * 0.05
-                while control.command("HLEN", RESULTS_KEY) < tasks:
-                    if not consumer.alive():
-                        raise BenchmarkError(f"{impl.label} consumer exited:\n{consumer.log()}")
-                    if time.monotonic() > deadline:
-                        raise BenchmarkError(
-                            f"{impl.label}: the results did not all arrive\n{consumer.log()}"
-                        )
-                    time.sleep(POLL_SECONDS)
+            with queue.consumer("-w", "1") as consumer:
+                # Polled on the harness's marked connection: queue.results() would be a
+                # client MONITOR could not attribute.
+                wait_until(
+                    lambda: control.command("HLEN", RESULTS_KEY) >= tasks,
+                    consumer,
+                    120 + tasks * 0.05,
+                    f"{impl.label}: the results did not all arrive",
+                    POLL_SECONDS,
+                )
                 control.command("ECHO", f"{MARK}drained")
                 time.sleep(SETTLE_SECONDS)
                 control.command("ECHO", f"{MARK}quiet")
                 time.sleep(params["quiet_seconds"])
                 control.command("ECHO", f"{MARK}end")
                 monitor.wait_for(control.address, "echo", f"{MARK}end")
-                if not consumer.alive():
-                    raise BenchmarkError(f"{impl.label} consumer exited:\n{consumer.log()}")
+                consumer.check()
                 owned = local_addresses_of(consumer.pid)
                 seen = monitor.stop()  # Before the consumer stops.
         finally:
@@ -279,4 +270,4 @@ def _round_trips(seen: list[Seen], clients: set[str]) -> int:
     return count
 
 
-register(CommandsPerTask())
+register(CommandsPerTask(REDIS, name="commands-per-task"))

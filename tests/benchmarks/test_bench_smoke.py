@@ -1,19 +1,24 @@
-"""The benchmark command's smoke runs (``benchmarks/run.py WORKLOAD --smoke``) work end to end.
+"""The benchmark command's smoke runs work end to end: ``benchmarks/run.py all --smoke`` (what
+``hatch run bench:all --smoke`` runs), one workload under its earlier name, and the Redis
+``commands-per-task`` workload, which ``all`` does not run.
 
 Each runs as a subprocess, as CI and developers run it: both implementations, each with its
 own consumer in its own environment (huey 3.5.4 in a cached virtualenv built on first use);
-the Redis workloads also start private ``redis-server`` processes. Only the shape of the
-report is checked: performance is reported, never asserted.
+the Redis workloads also start private ``redis-server`` processes. Only the structure of the
+report and the sanity of its numbers are checked (every workload on both backends, numbers for
+both implementations, positive where they must be): performance is reported, never asserted.
 
 When an environment is unavailable (exit status 3: the huey 3.5.4 virtualenv cannot be built,
-no redis-server, no redis-py) the test fails under CI=true and is skipped otherwise, with the
-reason.
+no redis-server, no redis-py or gevent) the test fails under CI=true and is skipped otherwise,
+with the reason.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,15 +30,23 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN = ROOT / "benchmarks" / "run.py"
 EXIT_UNAVAILABLE = 3  # benchmarks/run.py: an implementation's environment is unavailable.
 IMPLEMENTATIONS = {"ours", "huey354"}
-VARIANTS = {"default", "notify_result"}
+BACKENDS = {"redis", "sqlite"}
+# The workloads of the issue: their variants ({None}: none) and headline metrics.
+FAMILIES: dict[str, tuple[set[str | None], set[str]]] = {
+    "enqueue": ({"single", "map", "group"}, {"tasks_per_s"}),
+    "throughput": ({"thread", "process", "greenlet"}, {"drain_tasks_per_s"}),
+    "roundtrip": ({"default", "notify_result"}, {"p50_ms", "p99_ms"}),
+    "io-bound": ({"greenlet", "asyncio"}, {"drain_tasks_per_s", "ceiling_percent"}),
+}
+# huey 3.5.4's SqliteHuey has no notify_result option.
+NOT_ON_SQLITE = {("roundtrip", "notify_result")}
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
-def run_smoke(workload: str, tmp_path: Path) -> tuple[dict[str, Any], str]:
-    """``run.py WORKLOAD --smoke --json``: the workload's report and the printed output."""
-    out = tmp_path / f"{workload}.json"
-    command = [sys.executable, str(RUN), workload, "--smoke", "--json", str(out)]
+def run_smoke(args: list[str], out: Path) -> tuple[dict[str, Any], str]:
+    """``run.py ARGS --smoke --json OUT``: the report and the printed output."""
+    command = [sys.executable, str(RUN), *args, "--smoke", "--json", str(out)]
     proc = subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, timeout=540, check=False
     )
@@ -45,67 +58,105 @@ def run_smoke(workload: str, tmp_path: Path) -> tuple[dict[str, Any], str]:
         pytest.skip(f"benchmark environment unavailable (under CI=true this fails): {reason}")
     assert proc.returncode == 0, f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
 
-    report = json.loads(out.read_text())
-    assert report["command"] == workload
+    report: dict[str, Any] = json.loads(out.read_text())
+    assert report["command"] == args[0]
     assert report["smoke"] is True
-    assert report["rounds"] == 1
+    assert report["failed"] == {}
     assert set(report["implementations"]) == IMPLEMENTATIONS
     assert report["implementations"]["huey354"]["huey_version"] == "3.5.4"
     assert report["implementations"]["ours"]["huey_version"] != "3.5.4"
-    result: dict[str, Any] = report["workloads"][workload]
-    assert len(result["rounds"]) == 1
-    # The table is printed too, with its ratio row.
-    assert "huey 3.5.4 / ours" in proc.stdout
+    for result in report["workloads"].values():
+        assert result["rounds_run"] == 1
+        assert len(result["rounds"]) == 1
+    assert "ratio (>1: ours better)" in proc.stdout  # The detailed tables.
+    assert "targets:" in proc.stdout  # The summary table.
     return report, proc.stdout
 
 
-def by_variant(result: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
-    """A workload with variants: its summary (variant -> implementation -> metrics), after
-    checking every round ran every implementation with every variant."""
-    assert set(result["variants"]) == VARIANTS
-    results = result["rounds"][0]["results"]
-    assert set(results) == VARIANTS
-    for variant in VARIANTS:
-        assert set(results[variant]) == IMPLEMENTATIONS, variant
-    summary: dict[str, dict[str, dict[str, float]]] = result["summary"]
-    assert set(summary) == VARIANTS
-    for variant in VARIANTS:
-        assert set(summary[variant]) == IMPLEMENTATIONS, variant
-    assert set(result["ratio_huey354_over_ours"]) == VARIANTS
-    return summary
+def summaries(result: dict[str, Any]) -> dict[str | None, dict[str, dict[str, float]]]:
+    """Variant (None: none) -> implementation -> metric -> median."""
+    if "variants" not in result:
+        return {None: result["summary"]}
+    assert set(result["summary"]) == set(result["variants"])
+    return result["summary"]
 
 
-def test_roundtrip_smoke_reports_both_implementations(tmp_path: Path) -> None:
-    report, _ = run_smoke("roundtrip", tmp_path)
-    roundtrip = report["workloads"]["roundtrip"]
-    assert set(roundtrip["rounds"][0]["results"]) == IMPLEMENTATIONS
-    summary = roundtrip["summary"]
-    assert set(summary) == IMPLEMENTATIONS
-    for impl, metrics in summary.items():
-        assert metrics["p50_ms"] > 0, impl
-        assert metrics["p99_ms"] > 0, impl
-        assert metrics["idle_cpu_percent"] >= 0, impl
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def test_roundtrip_redis_smoke_reports_both_settings(tmp_path: Path) -> None:
-    report, stdout = run_smoke("roundtrip-redis", tmp_path)
+@pytest.fixture(scope="module")
+def smoke_all(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+    return run_smoke(["all"], tmp_path_factory.mktemp("bench") / "latest.json")
+
+
+def test_all_runs_every_workload_on_both_backends(smoke_all: tuple[dict[str, Any], str]) -> None:
+    report, _ = smoke_all
+    expected = {f"{family}-{backend}" for family in FAMILIES for backend in BACKENDS}
+    assert set(report["workloads"]) == expected
     assert report["machine"]["redis_server"]
+    assert report["machine"]["cores"] >= 1
     for impl in IMPLEMENTATIONS:
         assert report["implementations"][impl]["redis_py_version"] != "not installed"
-    summary = by_variant(report["workloads"]["roundtrip-redis"])
-    for variant, rows in summary.items():
-        for impl, metrics in rows.items():
-            assert metrics["p50_ms"] > 0, (variant, impl)
-            assert metrics["p99_ms"] > 0, (variant, impl)
-            assert metrics["idle_cpu_percent"] >= 0, (variant, impl)
-    assert "notify_result=True" in stdout
+        assert report["implementations"][impl]["gevent_version"] != "not installed"
+    for family, (variants, headline) in FAMILIES.items():
+        for backend in BACKENDS:
+            result = report["workloads"][f"{family}-{backend}"]
+            assert (result["family"], result["backend"]) == (family, backend)
+            by_variant = summaries(result)
+            if backend == "sqlite":
+                variants = {v for v in variants if (family, v) not in NOT_ON_SQLITE}
+            assert set(by_variant) == variants, (family, backend)
+            for variant, rows in by_variant.items():
+                assert set(rows) == IMPLEMENTATIONS, (family, backend, variant)
+                for impl, metrics in rows.items():
+                    where = (family, backend, variant, impl)
+                    assert headline <= set(metrics), where
+                    assert all(is_number(value) and value >= 0 for value in metrics.values()), (
+                        where,
+                        metrics,
+                    )
+                    assert all(metrics[key] > 0 for key in headline), (where, metrics)
+
+
+def test_all_summary_table_has_both_medians_ratios_and_targets(
+    smoke_all: tuple[dict[str, Any], str],
+) -> None:
+    report, stdout = smoke_all
+    table = report["table"]
+    assert {(row["workload"], row["backend"]) for row in table} == {
+        (family, backend) for family in FAMILIES for backend in BACKENDS
+    }
+    for row in table:
+        assert is_number(row["ours"]) and row["ours"] > 0, row
+        assert is_number(row["huey354"]) and row["huey354"] > 0, row
+        assert is_number(row["ratio"]) and row["ratio"] > 0, row
+        if row["target"] is None:
+            assert row["met"] is None, row
+        else:
+            assert row["met"] in (True, False), row
+    targeted = {(row["workload"], row["backend"]) for row in table if row["target"]}
+    assert targeted == {(family, backend) for family in FAMILIES for backend in BACKENDS}
+    header = r"^workload\s+backend\s+metric\s+ours\s+huey 3\.5\.4\s+ratio\s+target\s+met$"
+    assert re.search(header, stdout, re.MULTILINE)
+
+
+def test_a_workload_runs_alone_under_its_earlier_name(tmp_path: Path) -> None:
+    report, stdout = run_smoke(["roundtrip"], tmp_path / "roundtrip.json")
+    assert set(report["workloads"]) == {"roundtrip-sqlite"}
+    rows = report["workloads"]["roundtrip-sqlite"]["summary"]["default"]
+    assert set(rows) == IMPLEMENTATIONS
+    assert all(rows[impl]["p50_ms"] > 0 for impl in IMPLEMENTATIONS)
+    assert "default settings" in stdout
 
 
 def test_commands_per_task_smoke_reports_the_command_mix(tmp_path: Path) -> None:
-    report, stdout = run_smoke("commands-per-task", tmp_path)
+    report, stdout = run_smoke(["commands-per-task"], tmp_path / "commands.json")
     result = report["workloads"]["commands-per-task"]
-    summary = by_variant(result)
-    for variant, rows in summary.items():
+    by_variant = summaries(result)
+    assert set(by_variant) == {"default", "notify_result"}
+    for variant, rows in by_variant.items():
+        assert set(rows) == IMPLEMENTATIONS
         for impl, metrics in rows.items():
             where = (variant, impl)
             assert metrics["cmds_per_task"] > 0, where
@@ -120,67 +171,3 @@ def test_commands_per_task_smoke_reports_the_command_mix(tmp_path: Path) -> None
     assert run["consumer_connections"] >= 1
     assert run["draining_seconds"] > 0 and run["quiet_seconds"] > 0
     assert "command mix per task" in stdout
-
-
-def test_throughput_redis_smoke_reports_both_implementations(tmp_path: Path) -> None:
-    report, _ = run_smoke("throughput-redis", tmp_path)
-    result = report["workloads"]["throughput-redis"]
-    assert set(result["rounds"][0]["results"]) == IMPLEMENTATIONS
-    summary = result["summary"]
-    assert set(summary) == IMPLEMENTATIONS
-    for impl, metrics in summary.items():
-        assert metrics["total_s"] > 0, impl
-        assert metrics["drain_s"] > 0, impl
-        assert metrics["tasks_per_s"] > 0, impl
-        assert metrics["drain_tasks_per_s"] > 0, impl
-        assert metrics["cpu_us_per_task"] >= 0, impl
-
-
-@pytest.mark.parametrize("workload", ["enqueue-sqlite", "enqueue-redis"])
-def test_enqueue_smoke_reports_single_calls_and_map(workload: str, tmp_path: Path) -> None:
-    report, stdout = run_smoke(workload, tmp_path)
-    result = report["workloads"][workload]
-    variants = {"single", "map"}
-    assert set(result["variants"]) == variants
-    assert set(result["rounds"][0]["results"]) == variants
-    summary = result["summary"]
-    assert set(summary) == variants
-    for variant, rows in summary.items():
-        assert set(rows) == IMPLEMENTATIONS, variant
-        for impl, metrics in rows.items():
-            assert metrics["tasks_per_s"] > 0, (variant, impl)
-            assert metrics["us_per_task"] > 0, (variant, impl)
-    assert "task.map(batch)" in stdout
-
-
-def test_throughput_sqlite_smoke_reports_both_implementations(tmp_path: Path) -> None:
-    report, _ = run_smoke("throughput-sqlite", tmp_path)
-    result = report["workloads"]["throughput-sqlite"]
-    assert set(result["rounds"][0]["results"]) == IMPLEMENTATIONS
-    summary = result["summary"]
-    assert set(summary) == IMPLEMENTATIONS
-    for impl, metrics in summary.items():
-        assert metrics["total_s"] > 0, impl
-        assert metrics["drain_s"] > 0, impl
-        assert metrics["tasks_per_s"] > 0, impl
-        assert metrics["drain_tasks_per_s"] > 0, impl
-        assert metrics["cpu_us_per_task"] >= 0, impl
-
-
-def test_io_bound_smoke_reports_greenlet_and_asyncio(tmp_path: Path) -> None:
-    report, stdout = run_smoke("io-bound", tmp_path)
-    for impl in IMPLEMENTATIONS:
-        assert report["implementations"][impl]["gevent_version"] != "not installed"
-    result = report["workloads"]["io-bound"]
-    variants = {"greenlet", "asyncio"}
-    assert set(result["variants"]) == variants
-    summary = result["summary"]
-    assert set(summary) == variants
-    for variant, rows in summary.items():
-        assert set(rows) == IMPLEMENTATIONS, variant
-        for impl, metrics in rows.items():
-            assert metrics["drain_tasks_per_s"] > 0, (variant, impl)
-            assert metrics["ceiling_percent"] > 0, (variant, impl)
-            assert metrics["drain_s"] > 0, (variant, impl)
-            assert metrics["total_s"] > 0, (variant, impl)
-    assert "-k asyncio" in stdout
