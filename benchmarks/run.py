@@ -51,7 +51,7 @@ from benchmarks._backends import BACKENDS
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
 # The families ``all`` runs, in this order; each on every backend.
-FAMILIES = ("enqueue", "throughput", "roundtrip", "io-bound")
+FAMILIES = ("enqueue", "throughput", "roundtrip", "io-bound", "depth", "memory")
 BACKEND_ORDER = ("redis", "sqlite")
 DEFAULT_JSON = _envs.ROOT / "benchmarks" / "results" / "latest.json"
 SMOKE_JOBS = 3  # Workloads run at a time by --smoke.

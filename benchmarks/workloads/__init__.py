@@ -7,8 +7,10 @@ and its family in ``run.FAMILIES`` for ``run.py all``.
 
 from benchmarks.workloads import (  # noqa: F401 - registers the workloads
     commands,
+    depth,
     enqueue,
     io_bound,
+    memory,
     roundtrip,
     throughput,
 )
