@@ -387,7 +387,7 @@ class Workload(ABC):
     metrics: tuple[Metric, ...]
     options: tuple[Option, ...] = ()
     variants: tuple[Variant, ...] = ()  # Empty: one row per implementation.
-    default_rounds: int = 5
+    default_rounds: int = 3
     needs_gevent: bool = False  # Runs -k greenlet: gevent in both environments.
     # The metrics of the summary table of ``run.py all`` (empty: every table metric).
     headline_metrics: tuple[str, ...] = ()

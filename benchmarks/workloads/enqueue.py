@@ -54,7 +54,7 @@ class Enqueue(Workload):
         Option("tasks", int, 10000, 200, "tasks enqueued per run"),
         Option("batch", int, 1000, 50, "tasks per task.map call or group"),
     )
-    default_rounds = 5
+    default_rounds = 3
 
     def headline(self, params: dict[str, Any]) -> str:
         return (
