@@ -41,6 +41,8 @@ if str(HERE) not in sys.path:  # ``chaos_app`` under the name the consumers give
 
 import chaos_app  # noqa: E402
 
+from huey.exceptions import TaskException  # noqa: E402
+
 AT_LEAST_ONCE = "at-least-once"  # The values of Huey(delivery=...).
 AT_MOST_ONCE = "at-most-once"
 
@@ -132,6 +134,7 @@ class ChaosReport:
     results: int  # Tasks whose result is stored.
     lost: list[int]  # Tasks without a result.
     wrong: list[int]  # Tasks whose result is not what they return.
+    failed: dict[int, str]  # Tasks whose result is an error (their bodies cannot fail).
     run_counts: dict[int, int]  # Task -> runs (ordinary tasks; the poison ones apart).
     poison_runs: dict[int, int]
     duplicated: int  # Runs beyond one per task.
@@ -174,6 +177,10 @@ class ChaosReport:
             problems.append(f"the queue did not drain within {self.config.timeout:g} s")
         if self.wrong:
             problems.append(f"wrong results for tasks {self.wrong[:20]}")
+        if self.failed:
+            problems.append(
+                f"tasks with an error as their result: {dict(list(self.failed.items())[:5])}"
+            )
         if self.config.delivery == AT_LEAST_ONCE:
             if self.lost:
                 problems.append(f"lost tasks {self.lost[:20]}")
@@ -213,6 +220,8 @@ class ChaosReport:
             lines.append(f"  unexpected exits     {self.unexpected_exits}")
         if self.wrong:
             lines.append(f"  wrong results        {len(self.wrong)}")
+        if self.failed:
+            lines.append(f"  error results        {len(self.failed)}")
         for letter in self.dead_letters:
             lines.append(f"  dead letter: task {letter.index} ({letter.name}): {letter.reason}")
         if c.delivery == AT_MOST_ONCE and self.lost:
@@ -557,12 +566,15 @@ class _Run:
         server.stop(kill=True)
         server.start()  # Same port, same directory: the append-only file is read back.
         up = self.run_log.append("fault", number, "redis-up")
-        runs = self.run_log.runs(up)
+        runs = [run for run in self.run_log.runs(up) if run.index not in self.poison]
+        # A worker's latest run before the outage, and any it began during it (taken just
+        # before): the previous one may have lost its acknowledgement to the outage.
         latest = latest_per_slot([run for run in runs if run.position < down], live)
-        candidates = {run.position for run in latest.values()}
-        candidates |= {run.position for run in runs if run.position > down}
-        tasks = {run.index for run in runs if run.position in candidates} - self.poison
-        in_flight = min(len(tasks), self.lease_count()) if self.leased else len(tasks)
+        during = [run for run in runs if run.position > down]
+        candidates = {run.position for run in [*latest.values(), *during]}
+        # But each worker had one task in flight when the server died.
+        workers = len({run.slot for run in [*latest.values(), *during]})
+        in_flight = min(workers, self.lease_count()) if self.leased else workers
         self.faults.append(
             Fault(number, "redis-restart", down, frozenset(candidates), in_flight, ())
         )
@@ -596,13 +608,19 @@ class _Run:
                 poison_runs[run.index] += 1
             else:
                 counts[run.index] += 1
-        values = {index: huey.result(self.ids[index], preserve=True) for index in counts}
+        values: dict[int, Any] = {}
+        failed: dict[int, str] = {}
+        for index in counts:
+            try:
+                values[index] = huey.result(self.ids[index], preserve=True)
+            except TaskException as exc:  # Stored as the task's outcome: present, but an error.
+                values[index] = failed[index] = str(exc)
         lost = [index for index, value in values.items() if value is None]
-        wrong = [index for index, value in values.items() if value not in (None, index)]
+        wrong = [i for i, value in values.items() if value not in (None, i) and i not in failed]
         letters = []
         for letter in huey.dead_letters():
-            index = letter.task.args[0] if letter.task is not None else None
-            letters.append(Letter(index, letter.name, letter.deliveries, letter.reason))
+            task_index = letter.task.args[0] if letter.task is not None else None
+            letters.append(Letter(task_index, letter.name, letter.deliveries, letter.reason))
         kills = sum(1 for fault in self.faults if fault.kind != "redis-restart")
         restarts = len(self.faults) - kills
         return ChaosReport(
@@ -614,6 +632,7 @@ class _Run:
             results=len(values) - len(lost),
             lost=lost,
             wrong=wrong,
+            failed=failed,
             run_counts=counts,
             poison_runs=poison_runs,
             duplicated=sum(count - 1 for count in counts.values() if count > 1),

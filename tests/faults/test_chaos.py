@@ -60,7 +60,7 @@ def assert_nothing_lost(report: ChaosReport, kills: int, redis_restarts: int = 0
     assert (report.kills, report.redis_restarts) == (kills, redis_restarts), summary
     assert report.unexpected_exits == 0, summary
     assert report.lost == [], summary
-    assert report.wrong == [], summary
+    assert report.wrong == [] and report.failed == {}, summary
     assert report.results == report.tasks, summary
     # Every task ran; the only re-runs are of tasks a fault had in flight.
     assert all(count >= 1 for count in report.run_counts.values()), summary
@@ -139,7 +139,7 @@ def test_a_task_that_kills_its_worker_ends_in_the_dead_letters(
     assert "max_deliveries=3" in letter.reason, summary
     # Meanwhile the tasks around it ran, once each: only worker processes died.
     assert report.unexpected_exits == 0, summary
-    assert report.lost == [] and report.wrong == [], summary
+    assert report.lost == [] and report.wrong == [] and report.failed == {}, summary
     assert report.duplicated == 0 and report.unexplained == [], summary
     assert report.problems() == [], summary
 
