@@ -27,6 +27,7 @@ from huey.backends.redis import (
     PriorityRedisStorage,
     RedisExpireStorage,
     RedisStorage,
+    _leases,
 )
 from huey.storage import Lease
 
@@ -353,3 +354,20 @@ def test_concurrent_clients_never_take_one_lapsed_lease_twice(
     twice = {key: count for key, count in seen.items() if count != 1}
     assert not twice, f"deliveries taken more than once: {sorted(twice)[:5]}"
     assert producer.lease_count() == 0
+
+
+@pytest.mark.parametrize("cls", QUEUE_KINDS, ids=_ids)
+def test_a_retried_lease_takes_no_second_message(
+    cls: type[RedisStorage], connection: dict[str, Any]
+) -> None:
+    """A client that lost LEASE's reply sends it again with the same id: it gets the same
+    message back, and the next message stays queued (it was once overwritten and lost)."""
+    storage = cls("retried", blocking=False, **connection)
+    storage.enqueue(b"first")
+    storage.enqueue(b"second")
+    keys = [storage.keys.queue, storage.keys.leases, storage.keys.lease_deadlines]
+    args = _leases.lease_args("same-id", 60, storage.queue_kind, False)
+    replies = [_leases.lease_of(storage._lease(keys=keys, args=args), "same-id") for _ in "12"]
+    assert replies[0] == replies[1] == Lease("same-id", b"first", 1)
+    assert storage.queue_size() == 1 and storage.lease_count() == 1
+    assert _leased(storage).data == b"second"

@@ -143,10 +143,12 @@ class LeaseKeeper:
         except Exception as exc:
             logger.warning("cannot renew the lease of %s (will retry): %r", task, exc)
             return
-        if not kept:
-            # Lapsed (this process stalled, or the storage was out): another worker may run it.
-            logger.warning("lost the lease of %s: it may run again elsewhere", task)
-            self.release(lease_id)
+        with self._lock:
+            # Acknowledged while we renewed it: nothing was lost.
+            if kept or self._held.pop(lease_id, None) is None:
+                return
+        # Lapsed (this process stalled, or the storage was out): another worker may run it.
+        logger.warning("lost the lease of %s: it may run again elsewhere", task)
 
 
 __all__ = [

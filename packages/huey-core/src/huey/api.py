@@ -460,7 +460,8 @@ class Huey:
             times = lease.deliveries - 1
             self._bury(
                 lease.data,
-                f"delivered {times} times without an outcome (max_deliveries={times})",
+                f"delivered {times} times without an outcome "
+                f"(max_deliveries={self.max_deliveries})",
                 times,
                 lease.id,
             )
@@ -700,12 +701,16 @@ class Huey:
         return True
 
     def _finish(self, task: Task, value: Any, exception: Exception | None) -> Any:
-        if exception is None:
+        stored = value is not None or self.store_none
+        if exception is None and stored and self._stores_results(task):
             try:
-                if self._stores_results(task) and (value is not None or self.store_none):
-                    self.put_result(task.id, value)  # A value that cannot be stored fails it.
-            except Exception as exc:
+                data = self._serialize_value(value)
+            except SerializationError as exc:  # A value that cannot be stored fails it.
                 exception = exc
+            else:
+                # A storage error is no failure of the task: it propagates, and a leased task
+                # runs again once the storage is back.
+                self.storage.put_data(task.id, data, is_result=True)
         if exception is not None:
             value = None
         # Outcomes are handled outside any except block: retries in immediate mode run

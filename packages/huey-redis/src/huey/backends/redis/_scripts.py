@@ -101,6 +101,13 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 LEASE = (
     _NOW
     + """
+-- The same id twice is a client retrying after a lost reply: give that lease back, do not
+-- take a second message under the id (which would overwrite the first one's record).
+local held = redis.call('HGET', KEYS[2], ARGV[1])
+if held then
+    local sep = string.find(held, ':', 1, true)
+    return {string.sub(held, sep + 1), tonumber(string.sub(held, 1, sep - 1))}
+end
 local zset = ARGV[3] == 'zset'
 if ARGV[4] == '1' and redis.call(zset and 'ZCARD' or 'LLEN', KEYS[1]) == 0 then
     return false
