@@ -375,7 +375,7 @@ def test_servers_before_redis_6_get_whole_second_timeouts(
 ) -> None:
     storage = RedisStorage("q", read_timeout=0.2, **connection)
     sent: list[Any] = []
-    original = storage.conn.execute_command
+    original = storage._command
 
     def old_server(*args: Any, **options: Any) -> Any:
         if args[0] != "BRPOP":
@@ -385,7 +385,7 @@ def test_servers_before_redis_6_get_whole_second_timeouts(
             raise ResponseError("timeout is not an integer or out of range")
         return original(*args, **options)
 
-    monkeypatch.setattr(storage.conn, "execute_command", old_server)
+    monkeypatch.setattr(storage, "_command", old_server)
     storage.enqueue(b"x")
     assert storage.dequeue() == b"x"
     assert [args[-1] for args in sent] == [0.2, 1]

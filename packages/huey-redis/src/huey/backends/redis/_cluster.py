@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, ClassVar, cast
 
 import redis
@@ -157,6 +157,7 @@ class _ClusterMixin:
     name: str
     conn: Any
     keys: KeyLayout
+    _command: Callable[..., Any]
 
     def _connect(
         self,
@@ -206,8 +207,10 @@ class _ClusterMixin:
             raise ValueError(
                 f"{storage}(): decode_responses must be off: messages and results are bytes"
             )
-        # The storages' commands are the same on RedisCluster as on Redis.
+        # The storages' commands are the same on RedisCluster as on Redis; the client routes
+        # each to the master of its key's slot.
         self.conn = cast(Any, self.cluster_client)
+        self._command = lambda *args: self.conn.execute_command(*args)
         timeout = options.get("socket_timeout")
         return None if timeout is None else float(timeout)
 

@@ -9,11 +9,16 @@
 - Storages built with the same connection arguments share one ``ConnectionPool``, however
   many queues (``Huey`` instances) use it; a ``connection_pool`` given by the caller is used
   as it is.
+- The per-task commands go through :class:`ThreadConnections`: a connection per thread made
+  from the pool's settings, because checking one out of the pool and back costs more CPU than
+  the command itself.
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import os
 import threading
 import weakref
 from collections.abc import Hashable, Mapping
@@ -129,6 +134,77 @@ def shared_pool(url: str | None, options: Mapping[str, Any]) -> redis.Connection
         return pool
 
 
+class ThreadConnections:
+    """Commands on a connection of the calling thread's (greenlet's, under gevent) own.
+
+    The connections are made like the pool's (same class and options: a Sentinel pool's
+    connections still find the current master) but stay with their thread, so a command is
+    one round trip and no pool bookkeeping. A connection that fails is dropped and, if it had
+    worked before (a server restart closed it while idle), the command is sent once more on a
+    fresh one, as redis-py's own retry would. A forked child makes its own.
+    """
+
+    def __init__(self, pool: redis.ConnectionPool) -> None:
+        self.pool = pool
+        self._local = threading.local()
+        self._opened: weakref.WeakSet[redis.connection.AbstractConnection] = weakref.WeakSet()
+        self._opened_lock = threading.Lock()
+
+    def execute(self, *args: Any) -> Any:
+        """Send one command and return its reply, unparsed (bytes, ints, lists, None)."""
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            local.conn = self.pool.connection_class(**self.pool.connection_kwargs)
+            local.pid, local.used = os.getpid(), False
+            with self._opened_lock:
+                self._opened.add(local.conn)
+        try:
+            return self._round_trip(args)
+        except redis.exceptions.ConnectionError:
+            if not local.used:
+                raise
+            local.used = False
+            return self._round_trip(args)
+
+    def _round_trip(self, args: tuple[Any, ...]) -> Any:
+        conn = self._local.conn
+        try:
+            # connect() first, as the pool does: it is a no-op once connected, and where a
+            # connection must look its server up (Sentinel), only connect() does, not send.
+            conn.connect()
+            conn.send_packed_command(conn.pack_command(*args), check_health=False)
+            reply = conn.read_response()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            conn.disconnect()
+            raise
+        self._local.used = True
+        return reply
+
+    def close(self) -> None:
+        """Disconnect every thread's connection (one used again reconnects)."""
+        with self._opened_lock:
+            opened = list(self._opened)
+        for conn in opened:
+            conn.disconnect()
+
+
+class ScriptCommand:
+    """A Lua script run with ``EVALSHA`` through ``execute`` (loaded on a ``NOSCRIPT`` reply);
+    called like redis-py's ``Script``: ``script(keys=[...], args=[...])``."""
+
+    def __init__(self, execute: Any, source: str) -> None:
+        self.execute = execute
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    def __call__(self, keys: list[Any] | tuple[()] = (), args: list[Any] | tuple[()] = ()) -> Any:
+        try:
+            return self.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            self.execute("SCRIPT", "LOAD", self.source)
+            return self.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+
+
 def socket_timeout_of(pool: redis.ConnectionPool) -> float | None:
     """The reply timeout of ``pool``'s connections (None: wait forever)."""
     value = pool.connection_kwargs.get("socket_timeout")
@@ -140,6 +216,8 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_RETRIES",
     "DEFAULT_SOCKET_TIMEOUT",
+    "ScriptCommand",
+    "ThreadConnections",
     "check_arguments",
     "shared_pool",
     "socket_timeout_of",

@@ -31,13 +31,15 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import redis
 from huey.backends.redis import _leases, _scripts
 from huey.backends.redis._connection import (
     BLOCKING_MARGIN,
+    ScriptCommand,
+    ThreadConnections,
     check_arguments,
     shared_pool,
     socket_timeout_of,
@@ -163,10 +165,16 @@ class RedisStorage(BaseStorage):
             )
         self.conn = redis.Redis(connection_pool=pool)
         self.connection_pool = pool
+        self._threads = ThreadConnections(pool)
+        self._command = self._threads.execute
         return socket_timeout_of(pool)
 
-    def _script(self, source: str) -> redis.commands.core.Script:
-        return self.conn.register_script(source)
+    # The per-task commands (``_command``, and the scripts) take the shortest path to the
+    # server: unparsed replies on a connection of the thread's own. Other calls use the client.
+    _command: Callable[..., Any]
+
+    def _script(self, source: str) -> Callable[..., Any]:
+        return ScriptCommand(self._command, source)
 
     def __repr__(self) -> str:
         options = self.connection_pool.connection_kwargs
@@ -180,6 +188,7 @@ class RedisStorage(BaseStorage):
     def close(self) -> bool:
         """Give back this storage's client; the pool stays, other storages may share it."""
         self.conn.close()
+        self._threads.close()
         return True
 
     # -- blocking commands ---------------------------------------------------------------------
@@ -196,25 +205,25 @@ class RedisStorage(BaseStorage):
     def _blocking(self, command: str, key: str, seconds: float, *args: Any) -> Any:
         """``command key *args timeout``, waiting up to ``seconds``."""
         try:
-            return self.conn.execute_command(command, key, *args, self._block_timeout(seconds))
+            return self._command(command, key, *args, self._block_timeout(seconds))
         except redis.exceptions.ResponseError as exc:
             # "timeout is not a float or out of range" (before 6.0: "... an integer ...").
             if "timeout is not" not in str(exc) or self._integer_timeouts:
                 raise
             self._integer_timeouts = True  # Redis < 6.0: whole seconds only.
-            return self.conn.execute_command(command, key, *args, self._block_timeout(seconds))
+            return self._command(command, key, *args, self._block_timeout(seconds))
 
     # -- queue: a list, pushed on the left and taken from the right ---------------------------
     def enqueue(self, data: bytes, priority: float | None = None) -> None:
         # No priorities here: Huey refuses a prioritized task before it gets this far, and a
         # message that carries one anyway (huey 3.5.4 ignores them on this queue) is queued.
-        self.conn.lpush(self.keys.queue, data)
+        self._command("LPUSH", self.keys.queue, data)
 
     def dequeue(self) -> bytes | None:
         if self.blocking:
             popped = self._blocking("BRPOP", self.keys.queue, self.read_timeout)
             return None if popped is None else _bytes(popped[1])
-        data = self.conn.rpop(self.keys.queue)
+        data = self._command("RPOP", self.keys.queue)
         return None if data is None else _bytes(data)
 
     def queue_size(self) -> int:
@@ -324,10 +333,10 @@ class RedisStorage(BaseStorage):
                 args=[key, value, self.notify_result_ttl],
             )
         else:
-            self.conn.hset(self.keys.results, key, value)
+            self._command("HSET", self.keys.results, key, value)
 
     def peek_data(self, key: str) -> Any:
-        value = self.conn.hget(self.keys.results, key)
+        value = self._command("HGET", self.keys.results, key)
         return EmptyData if value is None else _bytes(value)
 
     def peek_data_many(self, keys: Sequence[str]) -> list[Any]:
@@ -335,7 +344,7 @@ class RedisStorage(BaseStorage):
         read a worker's revocation check needs (a proposed storage-contract method)."""
         if not keys:
             return []
-        values = self.conn.hmget(self.keys.results, list(keys))
+        values = self._command("HMGET", self.keys.results, *keys)
         return [EmptyData if value is None else _bytes(value) for value in values]
 
     def pop_data(self, key: str) -> Any:
@@ -347,10 +356,10 @@ class RedisStorage(BaseStorage):
         return [data_key, self.keys.notify(key)] if self.notify_result else [data_key]
 
     def delete_data(self, key: str) -> bool:
-        return bool(self.conn.hdel(self.keys.results, key))
+        return bool(self._command("HDEL", self.keys.results, key))
 
     def has_data_for_key(self, key: str) -> bool:
-        return bool(self.conn.hexists(self.keys.results, key))
+        return bool(self._command("HEXISTS", self.keys.results, key))
 
     def put_if_empty(self, key: str, value: bytes) -> bool:
         return bool(self.conn.hsetnx(self.keys.results, key, value))
@@ -413,7 +422,7 @@ class PriorityRedisStorage(RedisStorage):
     queue_kind: ClassVar[str] = "zset"
 
     def enqueue(self, data: bytes, priority: float | None = None) -> None:
-        self.conn.zadd(self.keys.queue, {_stamp() + data: -(priority or 0)})
+        self._command("ZADD", self.keys.queue, -(priority or 0), _stamp() + data)
 
     def dequeue(self) -> bytes | None:
         if self.blocking:
@@ -490,17 +499,19 @@ class RedisExpireStorage(RedisStorage):
                 keys=[self.keys.data(key), self.keys.notify(key)],
                 args=[value, "" if ttl is None else ttl, self.notify_result_ttl],
             )
+        elif ttl is None:
+            self._command("SET", self.keys.data(key), value)
         else:
-            self.conn.set(self.keys.data(key), value, ex=ttl)
+            self._command("SET", self.keys.data(key), value, "EX", ttl)
 
     def peek_data(self, key: str) -> Any:
-        value = self.conn.get(self.keys.data(key))
+        value = self._command("GET", self.keys.data(key))
         return EmptyData if value is None else _bytes(value)
 
     def peek_data_many(self, keys: Sequence[str]) -> list[Any]:
         if not keys:
             return []
-        values = self.conn.mget([self.keys.data(key) for key in keys])
+        values = self._command("MGET", *(self.keys.data(key) for key in keys))
         return [EmptyData if value is None else _bytes(value) for value in values]
 
     def pop_data(self, key: str) -> Any:
@@ -508,10 +519,10 @@ class RedisExpireStorage(RedisStorage):
         return EmptyData if value is None else _bytes(value)
 
     def delete_data(self, key: str) -> bool:
-        return bool(self.conn.delete(self.keys.data(key)))
+        return bool(self._command("DEL", self.keys.data(key)))
 
     def has_data_for_key(self, key: str) -> bool:
-        return bool(self.conn.exists(self.keys.data(key)))
+        return bool(self._command("EXISTS", self.keys.data(key)))
 
     def put_if_empty(self, key: str, value: bytes) -> bool:
         return bool(self.conn.set(self.keys.data(key), value, nx=True))
