@@ -58,6 +58,15 @@ class BaseStorage(abc.ABC):
     def enqueue(self, data: bytes, priority: float | None = None) -> None:
         """Add ``data`` to the queue; higher ``priority`` first where supported."""
 
+    def enqueue_many(self, items: Sequence[tuple[bytes, float | None]]) -> None:
+        """Enqueue ``(data, priority)`` pairs in order, as that many ``enqueue`` calls would.
+
+        The default makes those calls; storages that can write a batch in one round trip
+        override it (``map``, groups and chords enqueue through it).
+        """
+        for data, priority in items:
+            self.enqueue(data, priority)
+
     @abc.abstractmethod
     def dequeue(self) -> bytes | None:
         """Atomically remove and return the next message, or None when the queue is empty."""

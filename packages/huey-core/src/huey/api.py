@@ -382,8 +382,13 @@ class Huey:
         """
         plan: list[tuple[Task, bytes]] = []
         handle = self._plan(task, plan)
-        for item, data in plan:
-            self._write(item, data)
+        if self._immediate or len(plan) == 1:
+            for item, data in plan:
+                self._write(item, data)
+        else:  # A group, map or chord: one batch, one round trip where the storage can.
+            self.storage.enqueue_many([(data, item.priority) for item, data in plan])
+            for item, _ in plan:
+                self._emit(SIGNAL_ENQUEUED, item)
         return handle if self.results else None
 
     def _plan(self, item: Task | group | chord, plan: list[tuple[Task, bytes]]) -> Handle:

@@ -239,6 +239,21 @@ class StorageConformance(LeaseConformance):
         storage.enqueue(b"third")
         assert _drain(storage) == [b"second", b"third"]
 
+    def test_enqueue_many_keeps_order_across_batches(self, storage: BaseStorage) -> None:
+        messages = _messages(1234, "many")  # Larger than any storage's chunk, presumably.
+        storage.enqueue(b"before")
+        storage.enqueue_many([(message, None) for message in messages])
+        storage.enqueue_many([])
+        storage.enqueue(b"after")
+        assert storage.queue_size() == len(messages) + 2
+        assert _drain(storage) == [b"before", *messages, b"after"]
+
+    def test_enqueue_many_honours_priority(self, storage: BaseStorage) -> None:
+        if not storage.supports_priority:
+            pytest.skip("needs supports_priority")
+        storage.enqueue_many([(b"low", 1), (b"none", None), (b"high", 5), (b"low2", 1)])
+        assert _drain(storage) == [b"high", b"low", b"low2", b"none"]
+
     def test_queue_size_counts_messages(self, storage: BaseStorage) -> None:
         for count, message in enumerate(_messages(5), start=1):
             storage.enqueue(message)

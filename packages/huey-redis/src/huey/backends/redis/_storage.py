@@ -32,7 +32,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import redis
 from huey.backends.redis import _leases, _scripts
@@ -54,8 +54,11 @@ logger = logging.getLogger("huey.backends.redis")
 
 # The shortest blocking wait sent to Redis: a timeout of 0 would mean "wait forever".
 _MIN_BLOCK = 0.01
-# Keys read or deleted per command when an expire storage walks its keys.
+# Keys read or deleted per command when an expire storage walks its keys, and messages per
+# command of an enqueue_many.
 _BATCH = 500
+
+T = TypeVar("T")
 
 
 class RedisStorage(BaseStorage):
@@ -218,6 +221,12 @@ class RedisStorage(BaseStorage):
         # No priorities here: Huey refuses a prioritized task before it gets this far, and a
         # message that carries one anyway (huey 3.5.4 ignores them on this queue) is queued.
         self._command("LPUSH", self.keys.queue, data)
+
+    def enqueue_many(self, items: Sequence[tuple[bytes, float | None]]) -> None:
+        # LPUSH of several values pushes them one after the other: the same order as that
+        # many LPUSHes, in one round trip per chunk.
+        for chunk in _chunks(items):
+            self._command("LPUSH", self.keys.queue, *(data for data, _ in chunk))
 
     def dequeue(self) -> bytes | None:
         if self.blocking:
@@ -424,6 +433,11 @@ class PriorityRedisStorage(RedisStorage):
     def enqueue(self, data: bytes, priority: float | None = None) -> None:
         self._command("ZADD", self.keys.queue, -(priority or 0), _stamp() + data)
 
+    def enqueue_many(self, items: Sequence[tuple[bytes, float | None]]) -> None:
+        for chunk in _chunks(items):
+            pairs = [(-(priority or 0), _stamp() + data) for data, priority in chunk]
+            self._command("ZADD", self.keys.queue, *(part for pair in pairs for part in pair))
+
     def dequeue(self) -> bytes | None:
         if self.blocking:
             popped = self._blocking("BZPOPMIN", self.keys.queue, self.read_timeout)
@@ -572,6 +586,12 @@ def _stamp() -> bytes:
         now = max(time.time_ns() // 1000, _last_stamp + 1)
         _last_stamp = now
     return now.to_bytes(8, "big")
+
+
+def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    """``items`` in slices of at most ``_BATCH``: big batches, but no command of unbounded size."""
+    for start in range(0, len(items), _BATCH):
+        yield items[start : start + _BATCH]
 
 
 def _clean(name: str) -> str:

@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from huey.backends.sqlite._wakeup import WakeChannel, channel_directory
@@ -31,6 +31,9 @@ from huey.storage import BaseStorage, Lease
 from huey.utils import to_timestamp
 
 T = TypeVar("T")
+
+# Rows of one multi-row INSERT: 3 parameters each, well under SQLite's oldest variable limit.
+_ROWS_PER_INSERT = 300
 
 _SCHEMA = (
     "create table if not exists kv (queue text not null, key text not null, "
@@ -200,6 +203,16 @@ class SqliteStorage(BaseStorage):
             "insert into task (queue, data, priority) values (?, ?, ?)",
             (self.name, data, priority or 0.0),
         )
+        self._queue_wakeups.notify()
+
+    def enqueue_many(self, items: Sequence[tuple[bytes, float | None]]) -> None:
+        # One multi-row INSERT per chunk: one statement is one transaction, where executemany
+        # in autocommit mode would commit (and sync) every row.
+        for start in range(0, len(items), _ROWS_PER_INSERT):
+            chunk = items[start : start + _ROWS_PER_INSERT]
+            values = ", ".join(["(?, ?, ?)"] * len(chunk))
+            params = [v for data, prio in chunk for v in (self.name, data, prio or 0.0)]
+            self._execute(f"insert into task (queue, data, priority) values {values}", params)
         self._queue_wakeups.notify()
 
     def dequeue(self) -> bytes | None:
