@@ -636,6 +636,26 @@ def _memory_total_gb() -> float | None:
     return None
 
 
+def source_info(root: Path) -> dict[str, Any]:
+    """The commit measured, and whether ``packages/`` had changes beyond it (the tree may be
+    edited while a long run goes on: the report says from what it started)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            proc = subprocess.run(
+                ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--", "packages")
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "packages_modified": None if status is None else bool(status),
+    }
+
+
 def machine_info(impls: Sequence[Implementation]) -> dict[str, Any]:
     model = platform.processor() or "unknown"
     try:

@@ -181,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"benchmarks/run.py: unavailable: {exc}")
         return EXIT_UNAVAILABLE
     machine = _harness.machine_info(impls)
+    source = _harness.source_info(_envs.ROOT)
     if redis_server is not None:
         machine["redis_server"] = redis_server
     if len({impl.python_version for impl in impls}) > 1:
@@ -223,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, reason in failures.items():
         print(f"FAILED {name}: {reason.splitlines()[0] if reason else ''}")
     print(f"\n{_harness.render_machine(machine, impls)}")
+    if source["commit"]:
+        modified = " (packages/ modified)" if source["packages_modified"] else ""
+        print(f"source: {source['commit'][:12]}{modified} at the start")
     duration = time.monotonic() - clock
     print(f"ran in {duration:.0f} s")
     if args.json:
@@ -233,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             "started": started.isoformat(timespec="seconds"),
             "duration_seconds": round(duration, 1),
             "machine": machine,
+            "source": source,
             "implementations": {impl.key: impl.describe() for impl in impls},
             "ratio_meaning": _harness.RATIO_MEANING,
             "table": [row.to_json() for row in rows],
