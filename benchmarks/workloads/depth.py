@@ -3,13 +3,15 @@
 For each implementation and round, twice, on a fresh queue each time: ``shallow`` (1,000)
 then ``deep`` (1,000,000) tasks queued before ``huey_consumer bench_app.huey -k thread -w 1``
 starts. One worker, so the cost per task is that of its loop: dequeue, execute, store the
-result. The harness polls the number of results; the timed window runs from the poll that
-first sees ``skip`` results (start-up and warm-up left out) to the one that sees ``skip +
-timed``, and the cost is its time over the results stored in it. Both runs time the same
-tasks (the first ``skip + timed`` queued, all distinct); only the depth of the queue behind
-them differs. The rest of a deep queue is one more task written again and again
-(``Queue.fill``'s padding), so filling a million takes seconds; the timed window ends long
-before the consumer reaches it.
+result. The harness polls the number of results; after the first ``skip`` (start-up and
+warm-up left out) it times ``windows`` consecutive windows of ``timed / windows`` tasks each,
+each from the poll that first sees its start count to the one that sees its end count, and
+the cost per task is the median over the windows of their time over the results stored in
+them: a burst of other activity on the machine weighs on one window, not on the result. Both
+runs time the same tasks (the first ``skip + timed`` queued, all distinct); only the depth of
+the queue behind them differs. The rest of a deep queue is one more task written again and
+again (``Queue.fill``'s padding), so filling a million takes seconds; the timed windows end
+long before the consumer reaches it.
 
 Reported: us per task at each depth and their ratio, deep / shallow (the issue's goal: at
 most 1.25).
@@ -17,6 +19,7 @@ most 1.25).
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +33,10 @@ from benchmarks._harness import (
     Target,
     Variant,
     Workload,
+    median,
     register,
 )
 
-POLL_SECONDS = 0.002
 TARGET = Target("ours", "<=", 1.25, "<=1.25")
 DEPTHS = ("shallow", "deep")
 
@@ -51,14 +54,15 @@ class Depth(Workload):
         Option("shallow", int, 1000, 1000, "tasks queued for the shallow run"),
         Option("deep", int, 1_000_000, 20_000, "tasks queued for the deep run"),
         Option("skip", int, 100, 50, "tasks run before the timed window"),
-        Option("timed", int, 800, 200, "tasks in the timed window"),
+        Option("timed", int, 800, 200, "tasks timed, after the skipped ones"),
+        Option("windows", int, 8, 2, "windows the timed tasks are split in (median of them)"),
     )
 
     def headline(self, params: dict[str, Any]) -> str:
         return (
             f"{self.description}, on {self.backend.label}: {params['shallow']} and "
             f"{params['deep']} tasks queued; tasks {params['skip']} to "
-            f"{params['skip'] + params['timed']} timed"
+            f"{params['skip'] + params['timed']} timed, median of {params['windows']} windows"
         )
 
     def target(self, variant: Variant | None, metric: Metric) -> Target | None:
@@ -75,6 +79,8 @@ class Depth(Workload):
         measured = params["skip"] + params["timed"]
         if measured > params["shallow"] or params["shallow"] > params["deep"]:
             raise BenchmarkError("depth: needs skip + timed <= shallow <= deep")
+        if not 1 <= params["windows"] <= params["timed"]:
+            raise BenchmarkError("depth: needs 1 <= windows <= timed")
         metrics = {}
         for depth in DEPTHS:
             run_dir = workdir / depth
@@ -86,16 +92,25 @@ class Depth(Workload):
     def per_task(
         self, impl: Implementation, params: dict[str, Any], workdir: Path, depth: int
     ) -> float:
-        skip, measured = params["skip"], params["skip"] + params["timed"]
+        skip, timed, windows = params["skip"], params["timed"], params["windows"]
+        measured = skip + timed
         budget = 120 + measured * 0.05
         with self.backend.open(impl, workdir) as queue:
             queue.fill(measured, padding=depth - measured)
             with queue.consumer("-k", "thread", "-w", "1") as consumer:
-                start, first = queue.wait_for_results(skip, consumer, budget, POLL_SECONDS)
-                end, last = queue.wait_for_results(measured, consumer, budget, POLL_SECONDS)
-        if last <= first or end <= start:
-            raise BenchmarkError(f"{impl.label}: the timed window is empty: use more --timed")
-        return (end - start) / (last - first) * 1e6
+                # (time, results seen) at each window's edge.
+                edges = [
+                    queue.wait_for_results(skip + timed * i // windows, consumer, budget)
+                    for i in range(windows + 1)
+                ]
+        costs = [
+            (end - start) / (last - first)
+            for (start, first), (end, last) in itertools.pairwise(edges)
+            if last > first  # A poll that saw past two edges leaves an empty window.
+        ]
+        if not costs:
+            raise BenchmarkError(f"{impl.label}: every timed window is empty: use more --timed")
+        return median(costs) * 1e6
 
 
 for _backend in BACKENDS.values():
