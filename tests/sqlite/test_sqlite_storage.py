@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -173,6 +174,27 @@ def test_blocking_result_read_is_woken_by_the_result_write(tmp_path: Path) -> No
         assert storage.peek_data("task-1") == b"42"
     finally:
         child.wait(30)
+
+
+def test_a_deep_temporary_directory_still_gets_wakeups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """macOS gives each user a TMPDIR of about 49 bytes: socket paths under it would not fit
+    in sun_path, so the channels move to /tmp and a result read is still woken at once."""
+    deep = tmp_path / ("d" * 60)
+    deep.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(deep))
+    assert channel_directory("x.db", "q", "results").startswith("/tmp/huey-sqlite-")
+    storage = SqliteStorage("q", filename=str(tmp_path / "deep.db"))
+    writer = threading.Timer(0.3, storage.put_data, ("task-1", b"42"), {"is_result": True})
+    writer.start()
+    try:
+        start = time.monotonic()
+        # max_delay of a minute: only a wake-up can end the wait before the timeout.
+        assert storage.wait_result("task-1", timeout=60, max_delay=60) is True
+        assert time.monotonic() - start < 30
+    finally:
+        writer.join()
 
 
 def test_wait_result_times_out_without_a_write(tmp_path: Path) -> None:

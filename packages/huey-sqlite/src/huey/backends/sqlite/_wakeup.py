@@ -19,12 +19,24 @@ import tempfile
 import threading
 import uuid
 
+# A socket path must fit in sun_path (104 bytes on macOS and the BSDs, 108 on Linux); below
+# the base directory a channel's socket paths take up to this many bytes.
+_SOCKET_PATH_MAX = 100
+_BELOW_BASE = len("/huey-sqlite-4294967295/") + 20 + len("/results/") + 16 + len(".sock")
+
 
 def channel_directory(filename: str, queue: str, topic: str) -> str:
-    """A short per-user path (socket paths are limited to ~100 bytes) for one database queue."""
+    """A short per-user path (socket paths are limited to ~100 bytes) for one database queue.
+
+    Under the temporary directory, unless that is too long for the socket paths to fit (a
+    deep ``TMPDIR``, as macOS gives each user): then under ``/tmp``.
+    """
     identity = f"{os.path.realpath(filename)}\0{queue}".encode()
     digest = hashlib.sha1(identity).hexdigest()[:20]
-    return os.path.join(tempfile.gettempdir(), f"huey-sqlite-{os.getuid()}", digest, topic)
+    base = tempfile.gettempdir()
+    if len(os.fsencode(base)) + _BELOW_BASE > _SOCKET_PATH_MAX:
+        base = "/tmp"
+    return os.path.join(base, f"huey-sqlite-{os.getuid()}", digest, topic)
 
 
 class WakeChannel:
