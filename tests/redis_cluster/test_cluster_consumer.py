@@ -10,11 +10,7 @@ consumer with SIGINT and expects a clean exit with no warning or error logged.
 from __future__ import annotations
 
 import importlib
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +19,7 @@ from typing import Any
 
 import pytest
 from cluster_support import queue_keys
+from consumer_process import ConsumerProcess
 from redis_servers import RedisClusterHandle, free_cluster_port, start_cluster
 
 from huey.exceptions import TaskException
@@ -30,51 +27,11 @@ from huey.exceptions import TaskException
 pytestmark = pytest.mark.slow
 
 HERE = Path(__file__).parent
-CONSUMER_SCRIPT = Path(sys.executable).parent / "huey_consumer"
-FAST = ["-s", "0.1", "-c", "0.5"]
 WORKERS = {
     "thread": ["-k", "thread", "-w", "3"],
     "process": ["-k", "process", "-w", "2"],
 }
 KINDS = ["RedisClusterHuey", "PriorityRedisClusterExpireHuey"]
-
-
-class Consumer:
-    def __init__(self, log: Path, env: dict[str, str], *args: str) -> None:
-        self.log_path = log
-        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [str(CONSUMER_SCRIPT), "cluster_app.huey", *FAST, *args],
-            cwd=HERE,
-            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_started(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while "huey consumer started" not in self.log():
-            if self.process.poll() is not None:
-                pytest.fail(f"consumer exited ({self.process.returncode}):\n{self.log()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"consumer did not start:\n{self.log()}")
-            time.sleep(0.05)
-
-    def interrupt(self, timeout: float = 30) -> int:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"consumer did not stop on SIGINT:\n{self.log()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-        self._log.close()
 
 
 def trouble(log: str) -> list[str]:
@@ -118,10 +75,11 @@ def app(app_env: dict[str, str]) -> Iterator[ModuleType]:
 
 @pytest.fixture
 def consumer(tmp_path: Path, app_env: dict[str, str]) -> Iterator[Any]:
-    started: list[Consumer] = []
+    started: list[ConsumerProcess] = []
 
-    def start(*args: str) -> Consumer:
-        run = Consumer(tmp_path / f"consumer-{len(started)}.log", app_env, *args)
+    def start(*args: str) -> ConsumerProcess:
+        log = tmp_path / f"consumer-{len(started)}.log"
+        run = ConsumerProcess("cluster_app.huey", HERE, log, *args, env=app_env)
         started.append(run)
         return run
 
@@ -196,7 +154,9 @@ def test_a_consumer_started_before_the_cluster_runs_tasks_once_it_is_up(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     app = importlib.reload(importlib.import_module("cluster_app"))  # Built with no cluster.
-    run = Consumer(tmp_path / "consumer.log", env, *WORKERS[workers])
+    run = ConsumerProcess(
+        "cluster_app.huey", HERE, tmp_path / "consumer.log", *WORKERS[workers], env=env
+    )
     late: RedisClusterHandle | None = None
     try:
         run.wait_started()

@@ -9,11 +9,8 @@ clean exit with no warning or error logged.
 from __future__ import annotations
 
 import importlib
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,14 +18,13 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from consumer_process import ConsumerProcess
 
 from huey.exceptions import TaskException
 
 pytestmark = pytest.mark.slow
 
 HERE = Path(__file__).parent
-CONSUMER_SCRIPT = Path(sys.executable).parent / "huey_consumer"
-FAST = ["-s", "0.1", "-c", "0.5"]
 
 
 @pytest.fixture
@@ -52,51 +48,13 @@ def trouble(log: str) -> list[str]:
     ]
 
 
-class Consumer:
-    def __init__(self, log: Path, *args: str) -> None:
-        self.log_path = log
-        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            [str(CONSUMER_SCRIPT), "valkey_glide_app.huey", *FAST, *args],
-            cwd=HERE,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_started(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while "huey consumer started" not in self.log():
-            if self.process.poll() is not None:
-                pytest.fail(f"consumer exited ({self.process.returncode}):\n{self.log()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"consumer did not start:\n{self.log()}")
-            time.sleep(0.05)
-
-    def interrupt(self, timeout: float = 30) -> int:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"consumer did not stop on SIGINT:\n{self.log()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-        self._log.close()
-
-
 @pytest.fixture
 def consumer(tmp_path: Path) -> Iterator[Any]:
-    started: list[Consumer] = []
+    started: list[ConsumerProcess] = []
 
-    def start(*args: str) -> Consumer:
-        run = Consumer(tmp_path / f"consumer-{len(started)}.log", *args)
+    def start(*args: str) -> ConsumerProcess:
+        log = tmp_path / f"consumer-{len(started)}.log"
+        run = ConsumerProcess("valkey_glide_app.huey", HERE, log, *args)
         started.append(run)
         return run
 
