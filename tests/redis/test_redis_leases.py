@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import redis
+from lease_waits import LeaseInThread
 from polling import wait_for
 from redis_servers import REDIS_SERVER, RedisServer
 
@@ -153,17 +154,6 @@ def test_a_lease_survives_a_server_restart(
 
 
 # -- blocking --------------------------------------------------------------------------------
-def _lease_in_thread(storage: RedisStorage, results: list[tuple[Lease | None, float]]) -> Any:
-    def run() -> None:
-        started = time.monotonic()
-        lease = storage.lease(60)
-        results.append((lease, time.monotonic() - started))
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
-
-
 def _blocked_commands(client: redis.Redis) -> list[str]:
     return [entry["cmd"] for entry in client.client_list() if "b" in entry.get("flags", "")]
 
@@ -175,23 +165,16 @@ def test_blocking_lease_wakes_promptly_on_enqueue(
 ) -> None:
     consumer = cls("wake", read_timeout=10, **connection)
     producer = cls("wake", client_name="producer", **connection)  # A client of its own.
-    results: list[tuple[Lease | None, float]] = []
-    thread = _lease_in_thread(consumer, results)
+    waiting = LeaseInThread(consumer)
     if cls.queue_kind == "list":
         # It sleeps in BLMOVE on the server, not in a polling loop.
         wait_for(lambda: "blmove" in _blocked_commands(redis_client), timeout=10, what="BLMOVE")
     time.sleep(0.5)
-    assert not results
-    enqueued = time.monotonic()
-    producer.enqueue(b"wake up")
-    thread.join(15)
-    woke = time.monotonic()
-    assert not thread.is_alive()
-    [(lease, waited)] = results
+    lease, waited, after_enqueue = waiting.woken_by(producer, b"wake up")
     assert lease is not None and (lease.data, lease.deliveries) == (b"wake up", 1)
     assert waited >= 0.5
     # BLMOVE returns at once; a priority queue is polled at most 100 ms apart.
-    assert woke - enqueued < 1.0
+    assert after_enqueue < 1.0
     assert producer.queue_size() == 0 and producer.lease_count() == 1
 
 
@@ -211,14 +194,12 @@ def test_blocking_wait_leaves_the_queue_order_alone(
     connection: dict[str, Any], redis_client: redis.Redis
 ) -> None:
     consumer = RedisStorage("order", read_timeout=10, **connection)
-    results: list[tuple[Lease | None, float]] = []
-    thread = _lease_in_thread(consumer, results)
+    waiting = LeaseInThread(consumer)
     wait_for(lambda: "blmove" in _blocked_commands(redis_client), timeout=10, what="BLMOVE")
     # Three messages at once, as three enqueues: the woken BLMOVE finds them all and must not
     # rotate the list (BRPOPLPUSH onto itself would put the oldest last).
     redis_client.lpush(consumer.keys.queue, b"a", b"b", b"c")
-    thread.join(15)
-    [(lease, _)] = results
+    lease, _ = waiting.join()
     assert lease is not None and lease.data == b"a"
     assert [_leased(consumer).data for _ in range(2)] == [b"b", b"c"]
 
@@ -244,14 +225,10 @@ def test_without_blmove_a_blocking_lease_polls(
         started = time.monotonic()
         assert RedisStorage("old_server", read_timeout=0.3, port=port).lease(60) is None
         assert 0.25 <= time.monotonic() - started < 3
-        results: list[tuple[Lease | None, float]] = []
-        thread = _lease_in_thread(consumer, results)
+        waiting = LeaseInThread(consumer)
         time.sleep(0.5)
-        enqueued = time.monotonic()
-        producer.enqueue(b"polled")
-        thread.join(15)
-        assert time.monotonic() - enqueued < 1.0
-    [(lease, _)] = results
+        lease, _, after_enqueue = waiting.woken_by(producer, b"polled")
+        assert after_enqueue < 1.0
     assert lease is not None and lease.data == b"polled"
     assert not consumer._has_blmove
     assert "no BLMOVE" in caplog.text

@@ -6,7 +6,6 @@ exclusive leases across threads included, is in ``test_cluster_conformance.py``.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 import redis
 from cluster_support import queue_keys
+from lease_waits import LeaseInThread
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 from redis_servers import RedisClusterHandle
@@ -24,7 +24,6 @@ from huey.backends.redis._cluster import (
     RedisClusterExpireStorage,
     RedisClusterStorage,
 )
-from huey.storage import Lease
 
 CLUSTER_STORAGES = [
     RedisClusterStorage,
@@ -94,21 +93,10 @@ def test_blocking_lease_wakes_promptly_on_enqueue(
     nodes = redis_cluster.startup_nodes
     consumer = cls(name, read_timeout=10, startup_nodes=nodes)
     producer = cls(name, client_name="producer", startup_nodes=nodes)
-    results: list[tuple[Lease | None, float]] = []
-
-    def run() -> None:
-        started = time.monotonic()
-        results.append((consumer.lease(60), time.monotonic() - started))
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    waiting = LeaseInThread(consumer)
     time.sleep(0.5)
-    assert not results
-    enqueued = time.monotonic()
-    producer.enqueue(b"wake up")
-    thread.join(15)
-    assert time.monotonic() - enqueued < 1.0
-    [(lease, waited)] = results
+    lease, waited, after_enqueue = waiting.woken_by(producer, b"wake up")
+    assert after_enqueue < 1.0
     assert lease is not None and lease.data == b"wake up"
     assert waited >= 0.5
     if cls.queue_kind == "list":

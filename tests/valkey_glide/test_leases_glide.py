@@ -6,12 +6,13 @@ The generic lease contract is in the conformance suite (``tests/test_conformance
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from lease_waits import LeaseInThread
+from polling import wait_for
 from redis_servers import RedisServer
 
 from huey.backends.redis import RedisStorage
@@ -64,33 +65,19 @@ def test_leases_are_shared_with_redis_storage(storages: Any, redis_py: Any, port
     assert redis_py.exists("huey.dead.shared") == 0
 
 
-def _lease_in_thread(storage: Any, results: list[tuple[Lease | None, float]]) -> Any:
-    def run() -> None:
-        started = time.monotonic()
-        results.append((storage.lease(60), time.monotonic() - started))
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
-
-
 @pytest.mark.timeout(60)
 def test_blocking_lease_sleeps_in_blmove_and_wakes_on_enqueue(storages: Any, redis_py: Any) -> None:
     consumer = storages("wake", read_timeout=10)
     producer = storages("wake")
-    results: list[tuple[Lease | None, float]] = []
-    thread = _lease_in_thread(consumer, results)
-    deadline = time.monotonic() + 10
-    while not any(entry["cmd"] == "blmove" for entry in redis_py.client_list()):
-        assert time.monotonic() < deadline, "the lease never blocked in BLMOVE"
-        time.sleep(0.02)
+    waiting = LeaseInThread(consumer)
+    wait_for(
+        lambda: any(entry["cmd"] == "blmove" for entry in redis_py.client_list()),
+        timeout=10,
+        what="the lease to block in BLMOVE",
+    )
     time.sleep(0.3)
-    assert not results
-    enqueued = time.monotonic()
-    producer.enqueue(b"wake up")
-    thread.join(15)
-    assert time.monotonic() - enqueued < 1.0
-    [(lease, waited)] = results
+    lease, waited, after_enqueue = waiting.woken_by(producer, b"wake up")
+    assert after_enqueue < 1.0
     assert lease is not None and lease.data == b"wake up"
     assert waited >= 0.3
 
@@ -109,13 +96,9 @@ def test_without_blmove_a_blocking_lease_polls(
 ) -> None:
     consumer = storages("old", read_timeout=10, port=port_without_blmove)
     producer = storages("old", port=port_without_blmove)
-    results: list[tuple[Lease | None, float]] = []
-    thread = _lease_in_thread(consumer, results)
+    waiting = LeaseInThread(consumer)
     time.sleep(0.5)
-    enqueued = time.monotonic()
-    producer.enqueue(b"polled")
-    thread.join(15)
-    assert time.monotonic() - enqueued < 1.0
-    [(lease, _)] = results
+    lease, _, after_enqueue = waiting.woken_by(producer, b"polled")
+    assert after_enqueue < 1.0
     assert lease is not None and lease.data == b"polled"
     assert consumer._has_blmove is False
