@@ -124,10 +124,6 @@ class LeaseKeeper:
         with self._lock:
             self._held.pop(lease_id, None)
 
-    def held(self) -> list[str]:
-        with self._lock:
-            return list(self._held)
-
     def _run(self) -> None:
         interval = self.huey.visibility_timeout / 3
         while True:

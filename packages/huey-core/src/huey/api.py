@@ -519,20 +519,20 @@ class Huey:
         self, data: bytes, reason: str, deliveries: int = 1, lease_id: str | None = None
     ) -> None:
         """Put a message that will never run in the dead letters (then drop its lease)."""
+        if not self.storage.supports_leases:
+            logger.error("dropped an unusable message (%d bytes): %s", len(data), reason)
+            return
         try:
             task: Task | None = self.deserialize_task(data)
         except MessageError:
             task = None
         key, name = letter_identity(data, self.serializer)
-        letter = DeadLetter(key, data, reason, self._now(), deliveries, name)
-        if not self.storage.supports_leases:
-            logger.error("dropped an unusable message (%d bytes): %s", len(data), reason)
-            return
+        letter = DeadLetter(key, data, reason, self._now(), deliveries, name, task)
         self.storage.add_dead_letter(letter.id, self.serializer.serialize(letter.record()))
         if lease_id is not None:
             self.storage.ack(lease_id)
         logger.error("dead-lettered %s: %s", task or f"a message of {len(data)} bytes", reason)
-        self._emit(SIGNAL_DEAD_LETTERED, task, dataclasses.replace(letter, task=task))
+        self._emit(SIGNAL_DEAD_LETTERED, task, letter)
 
     # -- dead letters --------------------------------------------------------------------------
     def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
