@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import pickle
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 
 from huey import MemoryHuey
 from huey.api import Result, ResultGroup, TaskWrapper
+from huey.constants import EmptyData
+from huey.storage import MemoryStorage
 
 
 @pytest.fixture
@@ -193,3 +197,59 @@ def test_reschedule_options(huey: MemoryHuey, greet: TaskWrapper, later: Any) ->
     assert later(59) < with_pipeline.expires_resolved < later(61)
     assert without.eta is None and without.priority == 1  # Runs as soon as it is received.
     assert without.on_complete is None and without.on_error is None
+
+
+class _ReadsRevocations(MemoryStorage):
+    """Answers ``dequeue_with_revocations`` with the fields it is told to (as a storage that
+    reads them in the same round trip would) and counts the worker's own reads."""
+
+    def __init__(self, name: str, fields: Callable[[Any, Any], dict[str, Any]]) -> None:
+        super().__init__(name)
+        self.fields = fields
+        self.own_reads = 0
+
+    def dequeue_with_revocations(self) -> tuple[bytes, dict[str, Any]] | None:
+        data = self.dequeue()
+        return None if data is None else (data, self.fields(self, pickle.loads(data)))
+
+    def peek_data_many(self, keys: Sequence[str]) -> list[Any]:
+        self.own_reads += 1
+        return super().peek_data_many(keys)
+
+
+def _app(fields: Callable[[Any, Any], dict[str, Any]]) -> tuple[MemoryHuey, TaskWrapper]:
+    app = MemoryHuey("reads", storage_class=_ReadsRevocations, fields=fields)
+
+    @app.task()
+    def greet(name: str) -> str:
+        return f"Hello {name}"
+
+    return app, greet
+
+
+def test_revocations_read_with_the_message_spare_the_workers_read() -> None:
+    def fields(storage: Any, message: Any) -> dict[str, Any]:
+        keys = (f"r:{message.id}", f"rt:{message.name}")
+        return {key: storage.peek_data(key) for key in keys}
+
+    app, greet = _app(fields)
+    revoked = greet("x")
+    revoked.revoke()
+    assert app.execute(app.dequeue()) is None
+    greet("y")
+    assert app.execute(app.dequeue()) == "Hello y"
+    assert app.storage.own_reads == 0
+    assert not revoked.is_revoked()  # The instance's revocation was used up all the same.
+
+
+def test_revocations_read_for_other_keys_are_not_trusted() -> None:
+    """A storage that read the wrong fields (or only some) cannot make a revoked task run."""
+    app, greet = _app(lambda storage, message: {"r:someone": EmptyData, "rt:other": EmptyData})
+    revoked = greet("x")
+    revoked.revoke()
+    assert app.execute(app.dequeue()) is None
+    assert app.storage.own_reads == 1
+    greet.revoke()
+    by_class = greet("y")
+    assert app.execute(app.dequeue()) is None  # Revoked by class, not seen in what was read.
+    assert app.storage.own_reads == 2 and by_class.get() is None

@@ -471,23 +471,103 @@ def _names(commands: list[tuple[str, list[str]]]) -> list[str]:
     return [words[0].upper() for kind, words in commands if kind != "lua"]
 
 
-def test_a_worker_needs_at_most_four_round_trips_per_task(
+def test_a_worker_takes_a_waiting_task_in_two_round_trips(
     connection: dict[str, Any], monitor: Callable[[Callable[[], Any]], list]
 ) -> None:
-    """huey 3.5.4: BRPOP, HMGET, HDEL, HSET (and MULTI/LPUSH/EXPIRE/EXEC with notify_result)."""
-    for notify in (False, True):
-        app = RedisHuey(f"rt{int(notify)}", notify_result=notify, **connection)
+    """One script takes the message and reads its revocation fields, one command stores the
+    result (huey 3.5.4: BRPOP, HMGET, HDEL, HSET; and MULTI/LPUSH/EXPIRE/EXEC to notify)."""
+    for huey_class in (RedisHuey, PriorityRedisHuey):
+        for notify in (False, True):
+            app = huey_class(f"rt{int(notify)}", notify_result=notify, **connection)
+
+            @app.task()
+            def add(a: int, b: int) -> int:
+                return a + b
+
+            add(1, 2)
+            app.execute(app.dequeue())  # Scripts loaded.
+            result = add(1, 2)
+            commands = monitor(lambda app=app: app.execute(app.dequeue()))
+            assert _names(commands) == ["EVALSHA", "EVALSHA" if notify else "HSET"], commands
+            fields = [f"r:{result.id}", f"rt:{add.name}"]
+            assert ("lua", ["HMGET", "huey.results." + app.name, *fields]) in [
+                (kind, [words[0].upper(), *words[1:]]) for kind, words in commands
+            ]
+            assert result.get() == 3
+
+
+def test_an_idle_worker_waits_in_brpop(
+    connection: dict[str, Any], monitor: Callable[[Callable[[], Any]], list]
+) -> None:
+    app = RedisHuey("idle", read_timeout=0.1, **connection)
+    assert app.dequeue() is None  # Script loaded.
+    assert _names(monitor(app.dequeue)) == ["EVALSHA", "BRPOP"]
+
+
+@pytest.mark.parametrize("huey_class", [RedisHuey, PriorityRedisHuey])
+def test_revocations_read_with_the_message_are_honoured(
+    huey_class: type[huey.Huey], connection: dict[str, Any]
+) -> None:
+    app = huey_class("revoked", blocking=False, **connection)
+    ran: list[str] = []
+
+    @app.task()
+    def work(label: str) -> str:
+        ran.append(label)
+        return label
+
+    by_id = work("by id")
+    by_id.revoke()
+    once = work.s("once")
+    work.revoke(revoke_once=True)
+    app.enqueue(once)
+    work("after once")
+    lapsed = work("lapsed")
+    app.revoke_by_id(lapsed.id, revoke_until=dt.datetime.now() - dt.timedelta(seconds=1))
+    while (task := app.dequeue()) is not None:
+        assert task._revocations is not None, "the fields were read with the message"
+        app.execute(task)
+    assert ran == ["after once", "lapsed"]
+    # A revocation used up by the worker is gone, as after a separate read.
+    assert app.storage.peek_data_many([f"r:{by_id.id}", f"rt:{work.name}"]) == [
+        EmptyData,
+        EmptyData,
+    ]
+
+
+def test_messages_the_script_cannot_read_are_checked_by_the_worker(
+    connection: dict[str, Any], monitor: Callable[[Callable[[], Any]], list]
+) -> None:
+    """Compressed messages hide the id from the script; long and non-ASCII ids do not."""
+    for label, options, task_id in [
+        ("compressed", {"compression": True}, None),
+        ("long id", {}, "x" * 300),  # Pickled as BINUNICODE (a 4-byte length).
+        ("non-ascii id", {}, "tâche-№1"),
+    ]:
+        app = RedisHuey("readable", blocking=False, **options, **connection)
 
         @app.task()
-        def add(a: int, b: int) -> int:
-            return a + b
+        def work() -> int:
+            return 1
 
-        add(1, 2)
-        app.execute(app.dequeue())  # Scripts loaded.
-        add(1, 2)
-        names = _names(monitor(lambda app=app: app.execute(app.dequeue())))
-        assert names[0] == "BRPOP" and len(names) <= 4, names
-        assert names[-1] == ("EVALSHA" if notify else "HSET"), names  # One result write.
+        result = app.enqueue(work.s()) if task_id is None else work.schedule(delay=0, id=task_id)
+        assert result is not None
+        result.revoke()
+        task = app.dequeue()
+        assert task is not None and task.id == result.id
+        if label == "compressed":
+            assert task._revocations is None
+            commands = monitor(lambda app=app, task=task: app.execute(task))
+            assert "HMGET" in _names(commands), label
+        else:
+            assert task._revocations == {
+                f"r:{task.id}": app.storage.peek_data(f"r:{task.id}"),
+                f"rt:{task.name}": EmptyData,
+            }, label
+            app.execute(task)
+        assert result.get() is None, label
+        assert app.storage.peek_data(f"r:{task.id}") is EmptyData, label  # Used up.
+        app.flush()
 
 
 def test_destructive_reads_and_schedule_reads_are_one_round_trip(

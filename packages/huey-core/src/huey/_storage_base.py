@@ -71,6 +71,14 @@ class BaseStorage(abc.ABC):
     def dequeue(self) -> bytes | None:
         """Atomically remove and return the next message, or None when the queue is empty."""
 
+    def dequeue_with_revocations(self) -> tuple[bytes, dict[str, Any]] | None:
+        """``dequeue()``, with what the storage read of the message's revocation keys
+        (``r:<task id>`` and ``rt:<task name>``, ``EmptyData`` where unset) in the same round
+        trip: the worker then skips its own read of those keys. The default reads none.
+        """
+        data = self.dequeue()
+        return None if data is None else (data, {})
+
     @abc.abstractmethod
     def queue_size(self) -> int: ...
 

@@ -37,6 +37,9 @@ class Task:
     delivery: str | None = None
     # The lease of this delivery, while a worker holds it (at-least-once delivery).
     _lease_id: str | None = None
+    # The values of its revocation keys read with the message (``dequeue_with_revocations``),
+    # until the worker's revocation check uses them.
+    _revocations: dict[str, Any] | None = None
 
     def __init__(
         self,

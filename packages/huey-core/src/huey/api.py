@@ -454,8 +454,14 @@ class Huey:
         outcome is recorded, and until then this process keeps the lease alive.
         """
         if self.delivery == AT_MOST_ONCE:
-            data = self.storage.dequeue()
-            return None if data is None else self._read_message(data)
+            popped = self.storage.dequeue_with_revocations()
+            if popped is None:
+                return None
+            data, revocations = popped
+            task = self._read_message(data)
+            if revocations:
+                task._revocations = revocations
+            return task
         while True:
             lease = self.storage.lease(self.visibility_timeout)
             if lease is None:
@@ -916,12 +922,18 @@ class Huey:
         elif isinstance(task, TaskWrapper):
             task = task.task_class
         timestamp = timestamp or self._now()
+        read: dict[str, Any] = {}
         if isinstance(task, Task):
             # The instance first: when both are revoked once, one run uses up only the instance's.
             keys = [self._revoke_key(task), self._revoke_key(type(task))]
+            if not peek:  # The worker's check: the keys may have been read with the message.
+                read = task.__dict__.pop("_revocations", None) or {}
         else:
             keys = [self._revoke_key(task)]
-        values = self.storage.peek_data_many(keys)  # One round trip where the storage can.
+        if all(key in read for key in keys):
+            values = [read[key] for key in keys]
+        else:
+            values = self.storage.peek_data_many(keys)  # One round trip where the storage can.
         return any(
             self._check_revocation(key, data, timestamp, peek)
             for key, data in zip(keys, values, strict=True)

@@ -829,6 +829,29 @@ class StorageConformance(LeaseConformance):
             order.append(huey.execute(task))
         assert order == ["high", "mid", "low", "default"]
 
+    def test_huey_revocations_read_with_a_message_are_its_own(self, huey: Huey) -> None:
+        """``dequeue_with_revocations`` takes messages in order; what it read of revocation
+        keys is theirs and current (a worker skips its own read of those keys)."""
+
+        @huey.task()
+        def add(a: int, b: int) -> int:
+            return a + b
+
+        tasks = [add.s(n, n) for n in range(3)]
+        for task in tasks:
+            huey.enqueue(task)
+        huey.revoke_by_id(tasks[1].id, revoke_once=True)
+        add.revoke()
+        for task in tasks:
+            popped = huey.storage.dequeue_with_revocations()
+            assert popped is not None
+            data, fields = popped
+            assert huey.deserialize_task(data).id == task.id
+            assert set(fields) <= {f"r:{task.id}", f"rt:{add.name}"}
+            for key, value in fields.items():
+                assert value == huey.storage.peek_data(key), key
+        assert huey.storage.queue_size() == 0
+
     def test_huey_lock_and_revoke(self, huey: Huey) -> None:
         @huey.task()
         def add(a: int, b: int) -> int:

@@ -82,6 +82,67 @@ end
 return value
 """
 
+# KEYS[1] queue, KEYS[2] results hash; ARGV[1] 'zset' for a priority queue (ZPOPMIN, behind
+# an 8-byte stamp) or 'list' (RPOP). Takes the next message and, in the same step, reads the
+# two revocation fields a worker checks before running it, 'r:<task id>' and
+# 'rt:<task name>': returns {message, 'r:<id>', value, 'rt:<name>', value} (a value is nil
+# when not set), {message} when the id and name cannot be read, nil when the queue is empty.
+# The id and name are read off the message's pickle as huey writes it (protocol 4 or 5):
+# PROTO, FRAME, the global huey.registry.Message, MARK, then the id and the name as unicode
+# strings, each maybe memoized. Anything else (another serializer, compression) is left to
+# the worker's own read; the worker also checks that the fields named are its task's.
+DEQUEUE_WITH_REVOCATIONS = r"""
+local data
+if ARGV[1] == 'zset' then
+    local popped = redis.call('ZPOPMIN', KEYS[1])
+    if not popped[1] then
+        return false
+    end
+    data = string.sub(popped[1], 9)
+else
+    data = redis.call('RPOP', KEYS[1])
+    if not data then
+        return false
+    end
+end
+local header = '\140\13huey.registry\148\140\7Message\148\147\148('
+if string.byte(data, 1) ~= 128 or string.byte(data, 3) ~= 149
+        or string.sub(data, 12, 11 + #header) ~= header then
+    return {data}
+end
+local pos = 12 + #header
+local function text()
+    local op, size = string.byte(data, pos), nil
+    if op == 140 then  -- SHORT_BINUNICODE: a 1-byte length
+        size = string.byte(data, pos + 1)
+        pos = pos + 2
+    elseif op == 88 then  -- BINUNICODE: a 4-byte little-endian length
+        local a, b, c, d = string.byte(data, pos + 1, pos + 4)
+        if not d then
+            return nil
+        end
+        size = a + b * 256 + c * 65536 + d * 16777216
+        pos = pos + 5
+    end
+    if not size or pos + size - 1 > #data then
+        return nil
+    end
+    local value = string.sub(data, pos, pos + size - 1)
+    pos = pos + size
+    if string.byte(data, pos) == 148 then  -- MEMOIZE
+        pos = pos + 1
+    end
+    return value
+end
+local id = text()
+local name = id and text()
+if not name then
+    return {data}
+end
+local found = redis.call('HMGET', KEYS[2], 'r:' .. id, 'rt:' .. name)
+return {data, 'r:' .. id, found[1], 'rt:' .. name, found[2]}
+"""
+
 # The server's time in whole milliseconds, as the local ``now``.
 _NOW = """
 if redis.replicate_commands then
@@ -167,6 +228,7 @@ return 1
 
 __all__ = [
     "ACK",
+    "DEQUEUE_WITH_REVOCATIONS",
     "EXTEND_LEASE",
     "INCR_KEY",
     "LEASE",

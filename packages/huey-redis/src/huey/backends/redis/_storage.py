@@ -130,6 +130,7 @@ class RedisStorage(BaseStorage):
         self._has_blmove = True  # Cleared once a server before 6.2 refuses BLMOVE.
 
         self._read_schedule = self._script(_scripts.READ_SCHEDULE)
+        self._dequeue_checked = self._script(_scripts.DEQUEUE_WITH_REVOCATIONS)
         self._pop_field = self._script(_scripts.POP_FIELD)
         self._put_field_notify = self._script(_scripts.PUT_FIELD_NOTIFY)
         self._lease = self._script(_scripts.LEASE)
@@ -234,6 +235,17 @@ class RedisStorage(BaseStorage):
             return None if popped is None else _bytes(popped[1])
         data = self._command("RPOP", self.keys.queue)
         return None if data is None else _bytes(data)
+
+    def dequeue_with_revocations(self) -> tuple[bytes, dict[str, Any]] | None:
+        """One round trip for a message and its revocation fields while the queue has
+        messages; once it is empty, ``dequeue()`` waits for the next (its fields unread)."""
+        reply = self._dequeue_checked(
+            keys=[self.keys.queue, self.keys.results], args=[self.queue_kind]
+        )
+        if reply is None:
+            data = self.dequeue() if self.blocking else None
+            return None if data is None else (data, {})
+        return _bytes(reply[0]), _fields(reply[1:])
 
     def queue_size(self) -> int:
         return int(self.conn.llen(self.keys.queue))
@@ -505,6 +517,11 @@ class RedisExpireStorage(RedisStorage):
         if batch:
             self.conn.delete(*batch)
 
+    def dequeue_with_revocations(self) -> tuple[bytes, dict[str, Any]] | None:
+        # The revocation keys are keys of their own, which a script must be given before it
+        # knows them (a cluster would refuse it): the worker reads them itself.
+        return BaseStorage.dequeue_with_revocations(self)
+
     # -- key/value store: one string key each --------------------------------------------------
     def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
         ttl = self.expire_time if is_result else None
@@ -605,6 +622,20 @@ def _bytes(value: Any) -> bytes:
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _fields(reply: Sequence[Any]) -> dict[str, Any]:
+    """``[field, value, field, value...]`` of a hash as a dict (``EmptyData`` for nil); a
+    field name that is no text (it cannot be a key Huey asks for) is left out."""
+    fields = {}
+    for name, value in zip(reply[::2], reply[1::2], strict=True):
+        try:
+            # As pickle encodes text, so a name matches the key made of the task's id.
+            key = name.decode("utf-8", "surrogatepass") if isinstance(name, bytes) else name
+        except UnicodeDecodeError:
+            continue
+        fields[key] = EmptyData if value is None else _bytes(value)
+    return fields
 
 
 __all__ = [
