@@ -56,9 +56,15 @@ try:
     gevent_version = gevent.__version__
 except ImportError:
     gevent_version = None
+try:
+    import hiredis
+    hiredis_version = hiredis.__version__
+except ImportError:
+    hiredis_version = None
 print(json.dumps({"huey_version": getattr(huey, "__version__", "unknown"),
                   "huey_file": huey.__file__, "sqlite": sqlite,
                   "redis_version": redis_version, "gevent_version": gevent_version,
+                  "hiredis_version": hiredis_version,
                   "python_version": sys.version.split()[0]}))
 """
 
@@ -78,6 +84,9 @@ class Implementation:
     python_version: str
     redis_version: str | None = None  # redis-py, None when the environment has none.
     gevent_version: str | None = None  # For -k greenlet; None when the environment has none.
+    # redis-py's C reply parser: huey-redis depends on it (redis[hiredis]); huey 3.5.4's
+    # virtualenv is built as its own documentation installs it, without.
+    hiredis_version: str | None = None
 
     def command(self, name: str) -> Path:
         """An executable of this implementation's environment (``huey_consumer``, ...)."""
@@ -97,6 +106,7 @@ class Implementation:
             "huey_version": self.huey_version,
             "redis_py_version": self.redis_version or "not installed",
             "gevent_version": self.gevent_version or "not installed",
+            "hiredis_version": self.hiredis_version or "not installed",
         }
 
 
@@ -168,6 +178,7 @@ def ours(python: Path | None = None) -> Implementation:
         python_version=str(info["python_version"]),
         redis_version=_optional(info.get("redis_version")),
         gevent_version=_optional(info.get("gevent_version")),
+        hiredis_version=_optional(info.get("hiredis_version")),
     )
 
 
@@ -323,4 +334,5 @@ def published(python: Path | None = None) -> Implementation:
         python_version=str(info["python_version"]),
         redis_version=_optional(info.get("redis_version")),
         gevent_version=_optional(info.get("gevent_version")),
+        hiredis_version=_optional(info.get("hiredis_version")),
     )

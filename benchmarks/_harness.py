@@ -741,6 +741,7 @@ def render_machine(machine: dict[str, Any], impls: Sequence[Implementation]) -> 
     pythons = ", ".join(
         f"{impl.label}: Python {impl.python_version}"
         + (f", redis-py {impl.redis_version}" if redis else "")
+        + (f" (hiredis {impl.hiredis_version})" if redis and impl.hiredis_version else "")
         for impl in impls
     )
     load = machine.get("load_average")
