@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import copy
-import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from huey._task import Task, TaskWrapper, _as_task
+from huey._task import Task, TaskWrapper, _as_task, new_task_id
 from huey.exceptions import SerializationError
 from huey.utils import Error
 
@@ -69,7 +68,7 @@ class chord:
 
 def _fresh_copy(task: Task) -> Task:
     clone = copy.copy(task)
-    clone.id = str(uuid.uuid4())
+    clone.id = new_task_id()
     return clone
 
 
@@ -79,7 +78,7 @@ def sync_point(member: Task | chord) -> Task:
 
 
 def new_chord_id() -> str:
-    return str(uuid.uuid4())
+    return new_task_id()
 
 
 # Keys of the chord bookkeeping, as huey 3.5.4 names them so that chords in flight survive a

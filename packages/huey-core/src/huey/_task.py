@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import inspect
+import os
 import time
-import uuid
 from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
 from huey.exceptions import TaskTimeout
+from huey.utils import normalize_time
 
 if TYPE_CHECKING:
     from huey._result import Result, ResultGroup
@@ -18,6 +19,16 @@ if TYPE_CHECKING:
 
 # Keyword arguments of ``TaskWrapper.s()`` taken as options instead of passed to the function.
 RESERVED_OPTIONS = ("eta", "delay", "retries", "retry_delay", "priority", "expires", "timeout")
+
+
+def new_task_id() -> str:
+    """A random (version 4) UUID as text, like ``str(uuid.uuid4())`` in half the time: one is
+    made for every task enqueued, and ``uuid.UUID`` does checks that random bytes need not."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # Version 4.
+    raw[8] = raw[8] & 0x3F | 0x80  # The RFC 4122 variant.
+    hex_ = raw.hex()
+    return f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}"
 
 
 class Task:
@@ -59,9 +70,9 @@ class Task:
         retry_backoff: float | None = None,
     ) -> None:
         self.name = type(self).name
-        self.args = () if args is None else tuple(args)
+        self.args = args if type(args) is tuple else () if args is None else tuple(args)
         self.kwargs = {} if kwargs is None else dict(kwargs)
-        self.id = id or str(uuid.uuid4())
+        self.id = id or new_task_id()
         self.eta = eta
         self.retries = self.default_retries if retries is None else retries
         self.retry_delay = self.default_retry_delay if retry_delay is None else retry_delay
@@ -253,6 +264,8 @@ class TaskWrapper:
 
     def s(self, *args: Any, **kwargs: Any) -> Task:
         """A ``Task`` for this call, not enqueued; reserved keywords become task options."""
+        if not kwargs:
+            return self._create_task(args, kwargs)
         options = {key: kwargs.pop(key) for key in RESERVED_OPTIONS if key in kwargs}
         return self._create_task(args, kwargs, **options)
 
@@ -303,9 +316,8 @@ class TaskWrapper:
         delay: float | dt.timedelta | None = None,
         **options: Any,
     ) -> Task:
-        from huey.utils import normalize_time
-
-        eta = normalize_time(eta, delay, self.huey.utc)
+        if eta is not None or delay is not None:
+            eta = normalize_time(eta, delay, self.huey.utc)
         return self.task_class(args=args, kwargs=kwargs, eta=eta, **options)
 
     # -- revocation ----------------------------------------------------------------------------

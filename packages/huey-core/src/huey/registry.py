@@ -6,6 +6,7 @@ move between this package and the published huey 3.x.
 
 from __future__ import annotations
 
+import copyreg
 import datetime as dt
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -35,6 +36,13 @@ class Message(NamedTuple):
     # (chord id, number of members, index of this member, callback Message)
     chord_config: tuple[str, int, int, Any] | None = None
     retry_backoff: float | None = None
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # The reduction pickle would find through __getnewargs__ (the same bytes), without its
+        # generic lookups: half the cost of pickling a message.
+        if protocol < 2:
+            return object.__reduce_ex__(self, protocol)
+        return copyreg.__newobj__, (Message, *self)
 
 
 class TaskRegistry:
