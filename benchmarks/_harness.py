@@ -149,12 +149,18 @@ class Consumer:
     """
 
     def __init__(
-        self, impl: Implementation, args: Sequence[str], workdir: Path, env: dict[str, str]
+        self,
+        impl: Implementation,
+        args: Sequence[str],
+        workdir: Path,
+        env: dict[str, str],
+        program: Path | None = None,
     ) -> None:
         self.impl = impl
         self.log_path = workdir / "consumer.log"
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        command = [str(impl.command("huey_consumer")), *args]
+        # Another program may stand in for the consumer (the round trip's floor).
+        command = [str(program or impl.command("huey_consumer")), *args]
         self.process = subprocess.Popen(
             command,
             cwd=workdir,

@@ -13,6 +13,11 @@ Variants: default settings; on Redis also ``notify_result=True`` (a blocking ``r
 then waits on a notification list instead of polling). huey 3.5.4's ``SqliteHuey`` has no
 such option, so on SQLite there are only default settings.
 
+On Redis a third variant measures the floor, with no huey at all: ``apps/pingpong_client.py``
+in place of both the consumer and the client, timing an ``LPUSH`` to a process waiting in
+``BRPOP`` and the ``BRPOP`` of its answer, paced the same way. A task's round trip makes those
+two hand-offs and more, so on this machine no implementation goes below it.
+
 Reported per run: p50 and p99 of the round trips (ms) and the consumer's idle CPU (% of a core;
 its resolution is one clock tick, usually 10 ms, over ``idle_seconds``, so the report gives its
 mean across rounds rather than the median).
@@ -30,6 +35,7 @@ from benchmarks._envs import APPS, Implementation
 from benchmarks._harness import (
     LOWER,
     BenchmarkError,
+    Consumer,
     Metric,
     Option,
     Target,
@@ -40,9 +46,11 @@ from benchmarks._harness import (
 )
 
 CLIENT = APPS / "roundtrip_client.py"
+PINGPONG = APPS / "pingpong_client.py"
 SETTLE_SECONDS = 0.25  # After the last round trip, before the idle window starts.
 DEFAULT = Variant("default", "default settings")
 NOTIFY_RESULT = Variant("notify_result", "notify_result=True")
+FLOOR = Variant("floor", "no huey: redis-py LPUSH/BRPOP ping-pong (the floor)")
 # The issue's goals for the median with default settings.
 TARGETS = {
     "redis": Target("ours", "<=", 1.0, "<=1 ms"),
@@ -73,7 +81,7 @@ class RoundTrip(Workload):
 
     def __init__(self, backend: Backend, aliases: tuple[str, ...] = ()) -> None:
         super().__init__(backend, aliases=aliases)
-        self.variants = (DEFAULT, NOTIFY_RESULT) if backend.key == "redis" else (DEFAULT,)
+        self.variants = (DEFAULT, NOTIFY_RESULT, FLOOR) if backend.key == "redis" else (DEFAULT,)
 
     def headline(self, params: dict[str, Any]) -> str:
         return (
@@ -105,15 +113,18 @@ class RoundTrip(Workload):
             f"--seed={seed}",
         ]
         budget = 120.0 + params["tasks"] * (1.0 + params["max_sleep_ms"] / 1000)
-        with (
-            self.backend.open(impl, workdir, settings(variant)) as queue,
-            queue.consumer("-w", "1") as consumer,
-        ):
-            queue.client(CLIENT, args, consumer, timeout=budget)
-            time.sleep(SETTLE_SECONDS)
-            idle = consumer.idle_cpu_percent(params["idle_seconds"])
+        with self.backend.open(impl, workdir, settings(variant)) as queue:
+            if variant == FLOOR:
+                other = Consumer(impl, [str(PINGPONG), "respond"], workdir, queue.env, impl.python)
+                script = PINGPONG
+            else:
+                other, script = queue.consumer("-w", "1"), CLIENT
+            with other:
+                queue.client(script, args, other, timeout=budget)
+                time.sleep(SETTLE_SECONDS)
+                idle = other.idle_cpu_percent(params["idle_seconds"])
         answer = json.loads(out.read_text())
-        if answer["huey_version"] != impl.huey_version:
+        if variant != FLOOR and answer["huey_version"] != impl.huey_version:
             raise BenchmarkError(f"{impl.label}: the client ran huey {answer['huey_version']}")
         samples = answer["samples_ms"]
         return {
