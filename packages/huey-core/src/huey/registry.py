@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from huey._task import PeriodicTask, Task
 
 
+# What pickle turns into its NEWOBJ opcode (typeshed does not list it).
+_NEWOBJ = copyreg.__newobj__  # type: ignore[attr-defined]
+
+
 class Message(NamedTuple):
     """One queued task; pickles exactly like the ``collections.namedtuple`` of huey 3.5.4."""
 
@@ -42,7 +46,7 @@ class Message(NamedTuple):
         # generic lookups: half the cost of pickling a message.
         if protocol < 2:
             return object.__reduce_ex__(self, protocol)
-        return copyreg.__newobj__, (Message, *self)
+        return _NEWOBJ, (Message, *self)
 
 
 class TaskRegistry:
