@@ -496,6 +496,34 @@ def test_a_worker_takes_a_waiting_task_in_two_round_trips(
             assert result.get() == 3
 
 
+def test_an_at_least_once_worker_reads_revocations_with_the_lease(
+    connection: dict[str, Any], monitor: Callable[[Callable[[], Any]], list]
+) -> None:
+    """Lease (with the revocation fields), result, acknowledgement: three round trips."""
+    app = RedisHuey("alo", delivery="at-least-once", **connection)
+
+    @app.task()
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    add(1, 2)
+    app.execute(app.dequeue())  # Scripts loaded.
+    result = add(1, 2)
+    commands = monitor(lambda: app.execute(app.dequeue()))
+    assert _names(commands) == ["EVALSHA", "HSET", "EVALSHA"], commands
+    fields = [f"r:{result.id}", f"rt:{add.name}"]
+    assert ("lua", ["HMGET", "huey.results.alo", *fields]) in [
+        (kind, [words[0].upper(), *words[1:]]) for kind, words in commands
+    ]
+    assert result.get() == 3
+    revoked = add(2, 3)
+    revoked.revoke()
+    task = app.dequeue()
+    assert task is not None and task._revocations is not None
+    assert app.execute(task) is None and revoked.get() is None
+    assert app.storage.lease_count() == 0  # Skipped, and acknowledged.
+
+
 def test_an_idle_worker_waits_in_brpop(
     connection: dict[str, Any], monitor: Callable[[Callable[[], Any]], list]
 ) -> None:

@@ -26,6 +26,9 @@ class Lease(NamedTuple):
     data: bytes
     #: How many times the message has been leased, this time included.
     deliveries: int
+    #: What the storage read of the message's revocation keys with it, as
+    #: ``dequeue_with_revocations`` does; None when it read none.
+    revocations: dict[str, Any] | None = None
 
 
 class BaseStorage(abc.ABC):

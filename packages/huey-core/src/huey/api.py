@@ -477,6 +477,8 @@ class Huey:
                 lease.id,
             )
         task = self._read_message(lease.data, lease.deliveries, lease.id)
+        if lease.revocations:
+            task._revocations = lease.revocations
         if task.delivery == AT_MOST_ONCE:  # Opted out: gone from the queue before it runs.
             self._ack(lease.id, task)
         else:

@@ -830,27 +830,36 @@ class StorageConformance(LeaseConformance):
         assert order == ["high", "mid", "low", "default"]
 
     def test_huey_revocations_read_with_a_message_are_its_own(self, huey: Huey) -> None:
-        """``dequeue_with_revocations`` takes messages in order; what it read of revocation
-        keys is theirs and current (a worker skips its own read of those keys)."""
+        """``dequeue_with_revocations`` (and ``lease``) take messages in order; what they read
+        of revocation keys is theirs and current (a worker skips its own read of those keys)."""
 
         @huey.task()
         def add(a: int, b: int) -> int:
             return a + b
 
-        tasks = [add.s(n, n) for n in range(3)]
+        tasks = [add.s(n, n) for n in range(4)]
         for task in tasks:
             huey.enqueue(task)
         huey.revoke_by_id(tasks[1].id, revoke_once=True)
         add.revoke()
-        for task in tasks:
-            popped = huey.storage.dequeue_with_revocations()
-            assert popped is not None
-            data, fields = popped
+        storage = huey.storage
+        taken: list[tuple[bytes, dict[str, Any]]] = []
+        for index in range(len(tasks)):
+            if index % 2 and storage.supports_leases:  # What lease() read, likewise.
+                lease = storage.lease(60)
+                assert lease is not None
+                taken.append((lease.data, lease.revocations or {}))
+                storage.ack(lease.id)
+            else:
+                popped = storage.dequeue_with_revocations()
+                assert popped is not None
+                taken.append(popped)
+        for task, (data, fields) in zip(tasks, taken, strict=True):
             assert huey.deserialize_task(data).id == task.id
             assert set(fields) <= {f"r:{task.id}", f"rt:{add.name}"}
             for key, value in fields.items():
-                assert value == huey.storage.peek_data(key), key
-        assert huey.storage.queue_size() == 0
+                assert value == storage.peek_data(key), key
+        assert storage.queue_size() == 0
 
     def test_huey_lock_and_revoke(self, huey: Huey) -> None:
         @huey.task()

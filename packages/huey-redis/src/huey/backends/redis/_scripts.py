@@ -82,16 +82,68 @@ end
 return value
 """
 
+# ``revocation_fields(data, results)``: the two revocation fields a worker checks before it
+# runs the task of message ``data``, 'r:<task id>' and 'rt:<task name>', read from the results
+# hash: {'r:<id>', value, 'rt:<name>', value} (a value is false when unset), or {} when the id
+# and name cannot be read. They are read off the message's pickle as huey writes it (protocol
+# 4 or 5): PROTO, FRAME, the global huey.registry.Message, MARK, then the id and the name as
+# unicode strings, each maybe memoized. Anything else (another serializer, compression) is
+# left to the worker's own read; the worker also checks the fields are its task's.
+_REVOCATION_FIELDS = r"""
+local function revocation_fields(data, results)
+    local header = '\140\13huey.registry\148\140\7Message\148\147\148('
+    if string.byte(data, 1) ~= 128 or string.byte(data, 3) ~= 149
+            or string.sub(data, 12, 11 + #header) ~= header then
+        return {}
+    end
+    local pos = 12 + #header
+    local function text()
+        local op, size = string.byte(data, pos), nil
+        if op == 140 then  -- SHORT_BINUNICODE: a 1-byte length
+            size = string.byte(data, pos + 1)
+            pos = pos + 2
+        elseif op == 88 then  -- BINUNICODE: a 4-byte little-endian length
+            local a, b, c, d = string.byte(data, pos + 1, pos + 4)
+            if not d then
+                return nil
+            end
+            size = a + b * 256 + c * 65536 + d * 16777216
+            pos = pos + 5
+        end
+        if not size or pos + size - 1 > #data then
+            return nil
+        end
+        local value = string.sub(data, pos, pos + size - 1)
+        pos = pos + size
+        if string.byte(data, pos) == 148 then  -- MEMOIZE
+            pos = pos + 1
+        end
+        return value
+    end
+    local id = text()
+    local name = id and text()
+    if not name then
+        return {}
+    end
+    local found = redis.call('HMGET', results, 'r:' .. id, 'rt:' .. name)
+    return {'r:' .. id, found[1], 'rt:' .. name, found[2]}
+end
+
+local function with_fields(reply, fields)
+    for _, part in ipairs(fields) do
+        table.insert(reply, part)
+    end
+    return reply
+end
+"""
+
 # KEYS[1] queue, KEYS[2] results hash; ARGV[1] 'zset' for a priority queue (ZPOPMIN, behind
-# an 8-byte stamp) or 'list' (RPOP). Takes the next message and, in the same step, reads the
-# two revocation fields a worker checks before running it, 'r:<task id>' and
-# 'rt:<task name>': returns {message, 'r:<id>', value, 'rt:<name>', value} (a value is nil
-# when not set), {message} when the id and name cannot be read, nil when the queue is empty.
-# The id and name are read off the message's pickle as huey writes it (protocol 4 or 5):
-# PROTO, FRAME, the global huey.registry.Message, MARK, then the id and the name as unicode
-# strings, each maybe memoized. Anything else (another serializer, compression) is left to
-# the worker's own read; the worker also checks that the fields named are its task's.
-DEQUEUE_WITH_REVOCATIONS = r"""
+# an 8-byte stamp) or 'list' (RPOP). Takes the next message and, in the same step, reads its
+# revocation fields: {message, field, value, field, value}, or {message} when they cannot be
+# read; nil when the queue is empty.
+DEQUEUE_WITH_REVOCATIONS = (
+    _REVOCATION_FIELDS
+    + """
 local data
 if ARGV[1] == 'zset' then
     local popped = redis.call('ZPOPMIN', KEYS[1])
@@ -105,43 +157,9 @@ else
         return false
     end
 end
-local header = '\140\13huey.registry\148\140\7Message\148\147\148('
-if string.byte(data, 1) ~= 128 or string.byte(data, 3) ~= 149
-        or string.sub(data, 12, 11 + #header) ~= header then
-    return {data}
-end
-local pos = 12 + #header
-local function text()
-    local op, size = string.byte(data, pos), nil
-    if op == 140 then  -- SHORT_BINUNICODE: a 1-byte length
-        size = string.byte(data, pos + 1)
-        pos = pos + 2
-    elseif op == 88 then  -- BINUNICODE: a 4-byte little-endian length
-        local a, b, c, d = string.byte(data, pos + 1, pos + 4)
-        if not d then
-            return nil
-        end
-        size = a + b * 256 + c * 65536 + d * 16777216
-        pos = pos + 5
-    end
-    if not size or pos + size - 1 > #data then
-        return nil
-    end
-    local value = string.sub(data, pos, pos + size - 1)
-    pos = pos + size
-    if string.byte(data, pos) == 148 then  -- MEMOIZE
-        pos = pos + 1
-    end
-    return value
-end
-local id = text()
-local name = id and text()
-if not name then
-    return {data}
-end
-local found = redis.call('HMGET', KEYS[2], 'r:' .. id, 'rt:' .. name)
-return {data, 'r:' .. id, found[1], 'rt:' .. name, found[2]}
+return with_fields({data}, revocation_fields(data, KEYS[2]))
 """
+)
 
 # The server's time in whole milliseconds, as the local ``now``.
 _NOW = """
@@ -156,11 +174,13 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 # deadlines sorted set (lease id scored by its deadline in ms); ARGV[1] the new lease id,
 # ARGV[2] visibility timeout in ms, ARGV[3] 'zset' for a priority queue (ZPOPMIN, behind an
 # 8-byte stamp) or 'list' (RPOP), ARGV[4] '1' to give up at once while the queue is empty
-# (a waiting client: only a new message ends its wait).
+# (a waiting client: only a new message ends its wait); KEYS[4] (optional) the results hash.
 # The earliest lapsed lease is taken again (one more delivery, under the new id) before the
-# queue. Returns {message, deliveries}, or nil when there is nothing to take.
+# queue. Returns {message, deliveries}, with the message's revocation fields after them when
+# KEYS[4] is given (see DEQUEUE_WITH_REVOCATIONS), or nil when there is nothing to take.
 LEASE = (
     _NOW
+    + _REVOCATION_FIELDS
     + """
 -- The same id twice is a client retrying after a lost reply: give that lease back, do not
 -- take a second message under the id (which would overwrite the first one's record).
@@ -201,6 +221,9 @@ if not data then
 end
 redis.call('HSET', KEYS[2], ARGV[1], deliveries .. ':' .. data)
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[1])
+if KEYS[4] then
+    return with_fields({data, deliveries}, revocation_fields(data, KEYS[4]))
+end
 return {data, deliveries}
 """
 )

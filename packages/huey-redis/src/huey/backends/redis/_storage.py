@@ -236,6 +236,9 @@ class RedisStorage(BaseStorage):
         data = self._command("RPOP", self.keys.queue)
         return None if data is None else _bytes(data)
 
+    #: Revocations live in the results hash, which a script can be given in advance.
+    _revocations_in_results: ClassVar[bool] = True
+
     def dequeue_with_revocations(self) -> tuple[bytes, dict[str, Any]] | None:
         """One round trip for a message and its revocation fields while the queue has
         messages; once it is empty, ``dequeue()`` waits for the next (its fields unread)."""
@@ -245,7 +248,7 @@ class RedisStorage(BaseStorage):
         if reply is None:
             data = self.dequeue() if self.blocking else None
             return None if data is None else (data, {})
-        return _bytes(reply[0]), _fields(reply[1:])
+        return _bytes(reply[0]), _leases.revocation_fields(reply[1:])
 
     def queue_size(self) -> int:
         return int(self.conn.llen(self.keys.queue))
@@ -266,6 +269,8 @@ class RedisStorage(BaseStorage):
         a lapsed lease first. With ``blocking``, waits up to ``read_timeout`` for a message
         (see ``_leases.wait_for_lease``)."""
         keys = [self.keys.queue, self.keys.leases, self.keys.lease_deadlines]
+        if self._revocations_in_results:  # Read with the message, as dequeue does.
+            keys.append(self.keys.results)
 
         def attempt(waiting: bool) -> Lease | None:
             lease_id = _leases.new_lease_id()
@@ -517,9 +522,11 @@ class RedisExpireStorage(RedisStorage):
         if batch:
             self.conn.delete(*batch)
 
+    # The revocation keys are keys of their own, which a script must be given before it knows
+    # them (a cluster would refuse it): the worker reads them itself.
+    _revocations_in_results: ClassVar[bool] = False
+
     def dequeue_with_revocations(self) -> tuple[bytes, dict[str, Any]] | None:
-        # The revocation keys are keys of their own, which a script must be given before it
-        # knows them (a cluster would refuse it): the worker reads them itself.
         return BaseStorage.dequeue_with_revocations(self)
 
     # -- key/value store: one string key each --------------------------------------------------
@@ -622,20 +629,6 @@ def _bytes(value: Any) -> bytes:
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
-
-
-def _fields(reply: Sequence[Any]) -> dict[str, Any]:
-    """``[field, value, field, value...]`` of a hash as a dict (``EmptyData`` for nil); a
-    field name that is no text (it cannot be a key Huey asks for) is left out."""
-    fields = {}
-    for name, value in zip(reply[::2], reply[1::2], strict=True):
-        try:
-            # As pickle encodes text, so a name matches the key made of the task's id.
-            key = name.decode("utf-8", "surrogatepass") if isinstance(name, bytes) else name
-        except UnicodeDecodeError:
-            continue
-        fields[key] = EmptyData if value is None else _bytes(value)
-    return fields
 
 
 __all__ = [
