@@ -2,18 +2,17 @@
 
 The work is done on the server by the Lua scripts of ``_scripts`` (``LEASE``, ``ACK``,
 ``EXTEND_LEASE``); what is left here is what both clients do around them: making lease ids,
-reading the ``LEASE`` reply (and the revocation fields it, or a dequeue, may carry), and
-waiting for a message when the queue is empty.
+reading the ``LEASE`` reply, and waiting for a message when the queue is empty.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from huey.constants import EmptyData
+from huey.backends.redis._replies import as_bytes, revocation_fields
 from huey.storage import Lease
 
 #: First and longest pause between two tries of a lease that cannot block (a priority queue,
@@ -51,25 +50,7 @@ def lease_of(reply: Any, lease_id: str) -> Lease | None:
     if reply is None:
         return None
     data, deliveries, *fields = reply
-    return Lease(lease_id, _as_bytes(data), int(deliveries), revocation_fields(fields) or None)
-
-
-def revocation_fields(reply: Sequence[Any]) -> dict[str, Any]:
-    """``[field, value, field, value...]`` of the results hash as a dict (``EmptyData`` for
-    nil); a field name that is no text (it cannot be a key Huey asks for) is left out."""
-    fields = {}
-    for name, value in zip(reply[::2], reply[1::2], strict=True):
-        try:
-            # As pickle encodes text, so a name matches the key made of the task's id.
-            key = name.decode("utf-8", "surrogatepass") if isinstance(name, bytes) else name
-        except UnicodeDecodeError:
-            continue
-        fields[key] = EmptyData if value is None else _as_bytes(value)
-    return fields
-
-
-def _as_bytes(value: Any) -> bytes:
-    return value if isinstance(value, bytes) else bytes(value)
+    return Lease(lease_id, as_bytes(data), int(deliveries), revocation_fields(fields) or None)
 
 
 def wait_for_lease(
@@ -114,6 +95,5 @@ __all__ = [
     "lease_of",
     "milliseconds",
     "new_lease_id",
-    "revocation_fields",
     "wait_for_lease",
 ]

@@ -46,6 +46,7 @@ from huey.backends.redis._connection import (
     with_defaults,
 )
 from huey.backends.redis._keys import KeyLayout, clean_name
+from huey.backends.redis._replies import as_bytes, revocation_fields
 from huey.constants import EmptyData
 from huey.storage import BaseStorage, Lease
 from huey.utils import to_timestamp
@@ -232,23 +233,26 @@ class RedisStorage(BaseStorage):
     def dequeue(self) -> bytes | None:
         if self.blocking:
             popped = self._blocking("BRPOP", self.keys.queue, self.read_timeout)
-            return None if popped is None else _bytes(popped[1])
+            return None if popped is None else as_bytes(popped[1])
         data = self._command("RPOP", self.keys.queue)
-        return None if data is None else _bytes(data)
+        return None if data is None else as_bytes(data)
 
-    #: Revocations live in the results hash, which a script can be given in advance.
+    #: Revocations live in the results hash, which a script can be given in advance: the
+    #: dequeue and lease scripts read them with the message.
     _revocations_in_results: ClassVar[bool] = True
 
     def dequeue_with_revocations(self) -> tuple[bytes, dict[str, Any]] | None:
         """One round trip for a message and its revocation fields while the queue has
         messages; once it is empty, ``dequeue()`` waits for the next (its fields unread)."""
+        if not self._revocations_in_results:
+            return super().dequeue_with_revocations()
         reply = self._dequeue_checked(
             keys=[self.keys.queue, self.keys.results], args=[self.queue_kind]
         )
         if reply is None:
             data = self.dequeue() if self.blocking else None
             return None if data is None else (data, {})
-        return _bytes(reply[0]), _leases.revocation_fields(reply[1:])
+        return as_bytes(reply[0]), revocation_fields(reply[1:])
 
     def queue_size(self) -> int:
         return int(self.conn.llen(self.keys.queue))
@@ -258,7 +262,7 @@ class RedisStorage(BaseStorage):
             return []
         # The next message is the rightmost one.
         start = 0 if limit is None else -limit
-        return [_bytes(item) for item in reversed(self.conn.lrange(self.keys.queue, start, -1))]
+        return [as_bytes(item) for item in reversed(self.conn.lrange(self.keys.queue, start, -1))]
 
     def flush_queue(self) -> None:
         self.conn.delete(self.keys.queue, self.keys.leases, self.keys.lease_deadlines)
@@ -320,7 +324,7 @@ class RedisStorage(BaseStorage):
 
     def dead_letter_items(self) -> dict[str, bytes]:
         items = self.conn.hgetall(self.keys.dead_letters)
-        return {_text(key): _bytes(value) for key, value in items.items()}
+        return {_text(key): as_bytes(value) for key, value in items.items()}
 
     def dead_letter_count(self) -> int:
         return int(self.conn.hlen(self.keys.dead_letters))
@@ -337,7 +341,7 @@ class RedisStorage(BaseStorage):
 
     def read_schedule(self, ts: dt.datetime) -> list[bytes]:
         due = self._read_schedule(keys=[self.keys.schedule], args=[to_timestamp(ts)])
-        return [_bytes(item) for item in due]
+        return [as_bytes(item) for item in due]
 
     def schedule_size(self) -> int:
         return int(self.conn.zcard(self.keys.schedule))
@@ -346,7 +350,7 @@ class RedisStorage(BaseStorage):
         if limit is not None and limit <= 0:
             return []
         end = -1 if limit is None else limit - 1
-        return [_bytes(item) for item in self.conn.zrange(self.keys.schedule, 0, end)]
+        return [as_bytes(item) for item in self.conn.zrange(self.keys.schedule, 0, end)]
 
     def flush_schedule(self) -> None:
         self.conn.delete(self.keys.schedule)
@@ -363,7 +367,7 @@ class RedisStorage(BaseStorage):
 
     def peek_data(self, key: str) -> Any:
         value = self._command("HGET", self.keys.results, key)
-        return EmptyData if value is None else _bytes(value)
+        return EmptyData if value is None else as_bytes(value)
 
     def peek_data_many(self, keys: Sequence[str]) -> list[Any]:
         """The values at ``keys`` (``EmptyData`` where missing) in one ``HMGET``: the batched
@@ -371,11 +375,11 @@ class RedisStorage(BaseStorage):
         if not keys:
             return []
         values = self._command("HMGET", self.keys.results, *keys)
-        return [EmptyData if value is None else _bytes(value) for value in values]
+        return [EmptyData if value is None else as_bytes(value) for value in values]
 
     def pop_data(self, key: str) -> Any:
         value = self._pop_field(keys=self._pop_keys(self.keys.results, key), args=[key])
-        return EmptyData if value is None else _bytes(value)
+        return EmptyData if value is None else as_bytes(value)
 
     def _pop_keys(self, data_key: str, key: str) -> list[str]:
         # A result read is also the end of its notifications, when there are any.
@@ -395,7 +399,7 @@ class RedisStorage(BaseStorage):
 
     def result_items(self) -> dict[str, bytes]:
         items = self.conn.hgetall(self.keys.results)
-        return {_text(key): _bytes(value) for key, value in items.items()}
+        return {_text(key): as_bytes(value) for key, value in items.items()}
 
     def flush_results(self) -> None:
         self.conn.delete(self.keys.results)
@@ -458,9 +462,9 @@ class PriorityRedisStorage(RedisStorage):
     def dequeue(self) -> bytes | None:
         if self.blocking:
             popped = self._blocking("BZPOPMIN", self.keys.queue, self.read_timeout)
-            return None if popped is None else _bytes(popped[1])[8:]
+            return None if popped is None else as_bytes(popped[1])[8:]
         popped = self.conn.zpopmin(self.keys.queue)
-        return _bytes(popped[0][0])[8:] if popped else None
+        return as_bytes(popped[0][0])[8:] if popped else None
 
     def queue_size(self) -> int:
         return int(self.conn.zcard(self.keys.queue))
@@ -469,7 +473,7 @@ class PriorityRedisStorage(RedisStorage):
         if limit is not None and limit <= 0:
             return []
         end = -1 if limit is None else limit - 1
-        return [_bytes(item)[8:] for item in self.conn.zrange(self.keys.queue, 0, end)]
+        return [as_bytes(item)[8:] for item in self.conn.zrange(self.keys.queue, 0, end)]
 
 
 class RedisExpireStorage(RedisStorage):
@@ -526,9 +530,6 @@ class RedisExpireStorage(RedisStorage):
     # them (a cluster would refuse it): the worker reads them itself.
     _revocations_in_results: ClassVar[bool] = False
 
-    def dequeue_with_revocations(self) -> tuple[bytes, dict[str, Any]] | None:
-        return BaseStorage.dequeue_with_revocations(self)
-
     # -- key/value store: one string key each --------------------------------------------------
     def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
         ttl = self.expire_time if is_result else None
@@ -544,17 +545,17 @@ class RedisExpireStorage(RedisStorage):
 
     def peek_data(self, key: str) -> Any:
         value = self._command("GET", self.keys.data(key))
-        return EmptyData if value is None else _bytes(value)
+        return EmptyData if value is None else as_bytes(value)
 
     def peek_data_many(self, keys: Sequence[str]) -> list[Any]:
         if not keys:
             return []
         values = self._command("MGET", *(self.keys.data(key) for key in keys))
-        return [EmptyData if value is None else _bytes(value) for value in values]
+        return [EmptyData if value is None else as_bytes(value) for value in values]
 
     def pop_data(self, key: str) -> Any:
         value = self._pop_key(keys=self._pop_keys(self.keys.data(key), key))
-        return EmptyData if value is None else _bytes(value)
+        return EmptyData if value is None else as_bytes(value)
 
     def delete_data(self, key: str) -> bool:
         return bool(self._command("DEL", self.keys.data(key)))
@@ -575,7 +576,7 @@ class RedisExpireStorage(RedisStorage):
             chunk: Sequence[bytes] = keys[start : start + _BATCH]
             for redis_key, value in zip(chunk, self.conn.mget(chunk), strict=True):
                 if value is not None:  # Expired or deleted since the scan.
-                    items[self.keys.data_key_name(redis_key)] = _bytes(value)
+                    items[self.keys.data_key_name(redis_key)] = as_bytes(value)
         return items
 
     def flush_results(self) -> None:
@@ -620,11 +621,6 @@ def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
 
 def _clean(name: str) -> str:
     return clean_name(name)
-
-
-def _bytes(value: Any) -> bytes:
-    """A reply as bytes (replies are bytes: the storages refuse ``decode_responses``)."""
-    return value if isinstance(value, bytes) else bytes(value)
 
 
 def _text(value: bytes | str) -> str:
