@@ -458,10 +458,7 @@ class Huey:
             if popped is None:
                 return None
             data, revocations = popped
-            task = self._read_message(data)
-            if revocations:
-                task._revocations = revocations
-            return task
+            return self._read_message(data, revocations=revocations)
         while True:
             lease = self.storage.lease(self.visibility_timeout)
             if lease is None:
@@ -476,9 +473,7 @@ class Huey:
                 times,
                 lease.id,
             )
-        task = self._read_message(lease.data, lease.deliveries, lease.id)
-        if lease.revocations:
-            task._revocations = lease.revocations
+        task = self._read_message(lease.data, lease.deliveries, lease.id, lease.revocations)
         if task.delivery == AT_MOST_ONCE:  # Opted out: gone from the queue before it runs.
             self._ack(lease.id, task)
         else:
@@ -486,12 +481,22 @@ class Huey:
             self._lease_keeper.hold(lease.id, task)
         return task
 
-    def _read_message(self, data: bytes, deliveries: int = 1, lease_id: str | None = None) -> Task:
+    def _read_message(
+        self,
+        data: bytes,
+        deliveries: int = 1,
+        lease_id: str | None = None,
+        revocations: dict[str, Any] | None = None,
+    ) -> Task:
+        """The task of ``data``, with the ``revocations`` its storage read along with it."""
         try:
-            return self.deserialize_task(data)
+            task = self.deserialize_task(data)
         except MessageError as exc:
             self._bury(data, str(exc), deliveries, lease_id)
             raise
+        if revocations:
+            task._revocations = revocations
+        return task
 
     def _ack(self, lease_id: str, task: Task) -> None:
         self._lease_keeper.release(lease_id)
