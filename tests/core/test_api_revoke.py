@@ -242,9 +242,20 @@ def test_revocations_read_with_the_message_spare_the_workers_read() -> None:
     assert not revoked.is_revoked()  # The instance's revocation was used up all the same.
 
 
-def test_revocations_read_for_other_keys_are_not_trusted() -> None:
-    """A storage that read the wrong fields (or only some) cannot make a revoked task run."""
-    app, greet = _app(lambda storage, message: {"r:someone": EmptyData, "rt:other": EmptyData})
+@pytest.mark.parametrize(
+    "fields",
+    [
+        lambda storage, message: {"r:someone": EmptyData, "rt:other": EmptyData},
+        lambda storage, message: {f"r:{message.id}": EmptyData},  # Some keys only, and stale.
+    ],
+    ids=["other keys", "some keys"],
+)
+def test_revocations_read_for_other_keys_are_not_trusted(
+    fields: Callable[[Any, Any], dict[str, Any]],
+) -> None:
+    """A storage that read the wrong fields, or not all of them, cannot make a revoked task
+    run: the worker reads the keys itself."""
+    app, greet = _app(fields)
     revoked = greet("x")
     revoked.revoke()
     assert app.execute(app.dequeue()) is None
