@@ -21,6 +21,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -31,16 +32,37 @@ def percentile(samples: list[float], pct: int) -> float:
     return statistics.quantiles(samples, n=100, method="inclusive")[pct - 1]
 
 
+def parser() -> argparse.ArgumentParser:
+    """The options of a paced round-trip client (this one, and ``pingpong_client.py``)."""
+    options = argparse.ArgumentParser()
+    options.add_argument("out", type=Path)
+    options.add_argument("--tasks", type=int, required=True)
+    options.add_argument("--warmup", type=int, default=5)
+    options.add_argument("--min-sleep", type=float, default=0.005)
+    options.add_argument("--max-sleep", type=float, default=0.010)
+    options.add_argument("--startup-timeout", type=float, default=60.0)
+    options.add_argument("--seed", type=int, default=0)
+    return options
+
+
+def paced(args: argparse.Namespace, once: Callable[[int, float | None], float]) -> list[float]:
+    """``args.warmup`` untimed round trips, then the ``args.tasks`` timed ones (ms), each
+    after a random pause. ``once(value, timeout)`` makes one round trip carrying ``value`` and
+    returns its time; only the warm-up ones have a ``timeout``: the first waits for the other
+    side to start."""
+    rng = random.Random(args.seed)
+    for i in range(args.warmup):
+        once(-1 - i, args.startup_timeout)
+        time.sleep(rng.uniform(args.min_sleep, args.max_sleep))
+    samples = []
+    for i in range(args.tasks):
+        time.sleep(rng.uniform(args.min_sleep, args.max_sleep))
+        samples.append(once(i, None))
+    return samples
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--tasks", type=int, required=True)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--min-sleep", type=float, default=0.005)
-    parser.add_argument("--max-sleep", type=float, default=0.010)
-    parser.add_argument("--startup-timeout", type=float, default=60.0)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser().parse_args()
 
     import bench_app  # type: ignore[import-not-found]  # On the harness's PYTHONPATH.
 
@@ -48,25 +70,15 @@ def main() -> int:
 
     echo = bench_app.echo
 
-    rng = random.Random(args.seed)
-    for i in range(args.warmup):
-        # A timeout only here: the first one waits for the consumer to start.
-        value = echo(-1 - i).get(blocking=True, timeout=args.startup_timeout)
-        if value != -1 - i:
-            raise SystemExit(f"warm-up task {i} returned {value!r}")
-        time.sleep(rng.uniform(args.min_sleep, args.max_sleep))
+    def once(value: int, timeout: float | None) -> float:
+        start = time.perf_counter()
+        got = echo(value).get(blocking=True, timeout=timeout)
+        elapsed = time.perf_counter() - start
+        if got != value:
+            raise SystemExit(f"task {value} returned {got!r}")
+        return elapsed * 1000.0
 
-    clock = time.perf_counter
-    samples: list[float] = []
-    for i in range(args.tasks):
-        time.sleep(rng.uniform(args.min_sleep, args.max_sleep))
-        start = clock()
-        value = echo(i).get(blocking=True)
-        elapsed = clock() - start
-        if value != i:
-            raise SystemExit(f"task {i} returned {value!r}")
-        samples.append(elapsed * 1000.0)
-
+    samples = paced(args, once)
     args.out.write_text(
         json.dumps(
             {
