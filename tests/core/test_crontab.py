@@ -82,7 +82,11 @@ def test_int_arguments_match_like_strings() -> None:
         ("1-5", {1, 2, 3, 4, 5}),
         ("0,6", {0, 6}),
         ("6-7", {6, 0}),
-        ("*/2", {0, 2, 4, 6}),
+        ("5-1", {5, 6, 0, 1}),
+        ("7-2", {0, 1, 2}),
+        ("7-3/2", {0, 2}),
+        ("1-7/2", {1, 3, 5, 0}),
+        ("6-6", {6}),
         ("*", set(range(7))),
     ],
 )
@@ -167,7 +171,7 @@ def test_aware_datetime_uses_its_own_fields() -> None:
         ("minute", -1),
         ("hour", "25"),
         ("hour", "5-"),
-        ("hour", "10-5"),
+        ("hour", "24-2"),
         ("day", "0"),
         ("day", "32"),
         ("day", "1-32"),
@@ -187,8 +191,8 @@ def test_strict_rejects_invalid_value_naming_field(field: str, value: int | str)
 
 def test_strict_error_quotes_the_offending_part() -> None:
     with pytest.raises(ValueError) as info:
-        crontab(hour="1,25", strict=True)
-    assert str(info.value) == "crontab: invalid value for 'hour': '25'"
+        crontab(hour="1,2x", strict=True)
+    assert str(info.value) == "crontab: invalid value for 'hour': '2x'"
 
 
 def test_strict_accepts_every_supported_form() -> None:
@@ -202,24 +206,102 @@ def test_strict_accepts_every_supported_form() -> None:
     assert cron.days_of_week == {0}
 
 
-def test_lenient_ignores_bad_parts_and_keeps_good_ones() -> None:
-    cron = crontab(minute="5, abc ,70,*/0")
+def test_lenient_ignores_unrecognised_parts_and_keeps_good_ones() -> None:
+    cron = crontab(minute="5, abc ,5/2,,x-1")
     assert cron.minutes == {5}
     matched = [dt for dt in minutes(SUNDAY, DAY) if cron(dt)]
     assert [(dt.hour, dt.minute) for dt in matched] == [(h, 5) for h in range(24)]
+    with pytest.raises(ValueError, match="crontab: invalid value for 'minute': 'abc'"):
+        crontab(minute="5, abc ,5/2", strict=True)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("minute", "61"),
+        ("minute", "0-61"),
+        ("minute", "5,99"),
+        ("hour", "24"),
+        ("hour", "22-24"),
+        ("day", "0"),
+        ("month", "13"),
+        ("day_of_week", "8"),
+        ("minute", "*/0"),
+        ("minute", "0-30/0"),
+    ],
+)
+def test_out_of_range_or_zero_step_raises_strict_or_not(
+    field: str, value: str, strict: bool
+) -> None:
+    # A part that is well formed but can never match is a mistake, not a spelling to skip.
+    with pytest.raises(ValueError, match=f"crontab: invalid value for '{field}'"):
+        crontab(strict=strict, **{field: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", ["abc", "*abc", "a-b", "1-c", "0x9", "", " , ", -1])
+def test_field_matching_nothing_raises_even_when_lenient(value: int | str) -> None:
+    # Leniently skipping every part would leave a schedule that silently never fires.
+    with pytest.raises(ValueError, match=r"crontab: minute=.* matches no value"):
+        crontab(minute=value)
+    with pytest.raises(ValueError, match="crontab: invalid value for 'minute'"):
+        crontab(minute=value, strict=True)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+@pytest.mark.parametrize("value", ["*/2", "*/3", "*/1"])
+def test_day_of_week_step_over_the_week_is_refused(value: str, strict: bool) -> None:
+    with pytest.raises(ValueError, match="'day_of_week'"):
+        crontab(day_of_week=value, strict=strict)
+    # A step over an explicit range is fine.
+    assert crontab(day_of_week="0-6/2", strict=strict).days_of_week == {0, 2, 4, 6}
 
 
 @pytest.mark.parametrize(
-    ("field", "value"),
-    [("minute", "99"), ("hour", "24"), ("day", "0"), ("month", "13"), ("day_of_week", "8")],
+    ("day", "month"), [("31", "2"), ("30", "2"), ("31", "4,6,9,11"), ("30-31", "2")]
 )
-def test_lenient_out_of_range_never_matches(field: str, value: str) -> None:
-    cron = crontab(**{field: value})  # type: ignore[arg-type]
-    # Two years of days at every hour: nothing matches, nothing wraps around.
-    hours = [datetime.datetime(2023, 1, 1) + datetime.timedelta(hours=i) for i in range(731 * 24)]
-    if field == "minute":
-        hours = list(minutes(SUNDAY, DAY))
-    assert not any(cron(dt) for dt in hours)
+def test_day_and_month_that_never_meet_raise(day: str, month: str) -> None:
+    with pytest.raises(ValueError, match="names no date that exists"):
+        crontab(day=day, month=month)
+    with pytest.raises(ValueError, match="names no date that exists"):
+        crontab(day=day, month=month, strict=True)
+
+
+def test_day_and_month_that_sometimes_meet_are_kept() -> None:
+    # February 29 exists in leap years and day 31 in some of the months listed.
+    assert crontab(day="29", month="2").months == {2}
+    assert crontab(day="31", month="2,3").days == {31}
+
+
+def test_wrap_around_hours_over_a_day() -> None:
+    cron = crontab(minute="0", hour="22-2", strict=True)
+    matched = [dt.hour for dt in minutes(SUNDAY, DAY) if cron(dt)]
+    assert matched == [0, 1, 2, 22, 23]
+
+
+def test_wrap_around_with_step_counts_from_the_start() -> None:
+    cron = crontab(minute="50-10/5", hour="0")
+    matched = [dt.minute for dt in minutes(SUNDAY, 60) if cron(dt)]
+    assert matched == [0, 5, 10, 50, 55]
+    assert crontab(hour="22-2/2").hours == {22, 0, 2}
+
+
+def test_wrap_around_months_over_a_year() -> None:
+    cron = crontab(minute="0", hour="0", day="1", month="11-2")
+    days = [datetime.datetime(2023, 1, 1) + datetime.timedelta(days=i) for i in range(365)]
+    assert [dt.month for dt in days if cron(dt)] == [1, 2, 11, 12]
+
+
+def test_wrap_around_weekdays_friday_to_monday() -> None:
+    cron = crontab(minute="0", hour="0", day_of_week="5-1", strict=True)
+    days = [SUNDAY + datetime.timedelta(days=i) for i in range(14)]
+    assert {dt.strftime("%A") for dt in days if cron(dt)} == {
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "Monday",
+    }
+    assert sum(cron(dt) for dt in days) == 8
 
 
 def test_wrong_type_is_rejected() -> None:

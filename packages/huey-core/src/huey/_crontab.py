@@ -2,43 +2,70 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime
 import re
 
 __all__ = ["crontab"]
 
-# One comma-separated part: "*", "*/step", "n", "m-n" or "m-n/step".
-_PART = re.compile(r"(?:(?P<star>\*)|(?P<lo>[0-9]+)(?:-(?P<hi>[0-9]+))?)(?:/(?P<step>[0-9]+))?")
+# The recognised forms of one comma-separated part: "*", "*/step", "n", "m-n" and "m-n/step".
+_EVERY = re.compile(r"\*(?:/(?P<step>[0-9]+))?")
+_NUMBER = re.compile(r"[0-9]+")
+_RANGE = re.compile(r"(?P<lo>[0-9]+)-(?P<hi>[0-9]+)(?:/(?P<step>[0-9]+))?")
 
-# name: (lowest, highest) accepted value. day_of_week accepts 7 as a second spelling of Sunday;
-# "*" for day_of_week means 0-6.
-_BOUNDS: dict[str, tuple[int, int]] = {
+# name: (first, last) value of the field's cycle. day_of_week also accepts 7, a second spelling
+# of Sunday (0), which is why its accepted values run one past the cycle's last value.
+_CYCLES: dict[str, tuple[int, int]] = {
     "minute": (0, 59),
     "hour": (0, 23),
     "day": (1, 31),
     "month": (1, 12),
-    "day_of_week": (0, 7),
+    "day_of_week": (0, 6),
 }
 
 
-def _parse_part(part: str, lo: int, hi: int, star_hi: int) -> set[int] | None:
-    """Values selected by one part, or None if it is malformed or out of range."""
-    m = _PART.fullmatch(part)
-    if m is None:
-        return None
-    step = int(m["step"]) if m["step"] is not None else 1
+class _Unrecognised(Exception):
+    """A part in none of the supported forms: ignored unless ``strict``."""
+
+
+def _step(name: str, part: str, raw: str | None) -> int:
+    step = 1 if raw is None else int(raw)
     if step < 1:
-        return None
-    if m["star"]:
-        start, stop = lo, star_hi
-    else:
-        start = int(m["lo"])
-        stop = int(m["hi"]) if m["hi"] is not None else start
-        if m["hi"] is None and m["step"] is not None:
-            return None  # "n/step" is not a supported form
-        if not lo <= start <= stop <= hi:
-            return None
-    return set(range(start, stop + 1, step))
+        raise ValueError(f"crontab: invalid value for {name!r}: {part!r} (step must be >= 1)")
+    return step
+
+
+def _parse_part(name: str, part: str) -> list[int]:
+    """Values selected by one part, in cycle order; raises ``_Unrecognised`` or ``ValueError``."""
+    first, last = _CYCLES[name]
+    top = 7 if name == "day_of_week" else last
+
+    def check(value: int) -> int:
+        if not first <= value <= top:
+            raise ValueError(
+                f"crontab: invalid value for {name!r}: {part!r} ({value} is not in {first}-{top})"
+            )
+        return value
+
+    if m := _EVERY.fullmatch(part):
+        if m["step"] is not None and name == "day_of_week":
+            # huey 3.5.4 refuses a step over the week; refusing it too keeps every schedule
+            # accepted here meaning the same there.
+            raise ValueError(f"crontab: invalid value for {name!r}: {part!r} (no */n for weekdays)")
+        return list(range(first, last + 1, _step(name, part, m["step"])))
+    if _NUMBER.fullmatch(part):
+        return [check(int(part))]
+    if m := _RANGE.fullmatch(part):
+        lo, hi = check(int(m["lo"])), check(int(m["hi"]))
+        step = _step(name, part, m["step"])
+        if lo <= hi:
+            values = list(range(lo, hi + 1))
+        else:
+            # A wrap-around range, "22-2" or "5-1": up to the end of the cycle, then from its
+            # start. For day_of_week, 7 is Sunday again, so "7-2" starts at 0.
+            values = list(range(lo, last + 1)) + list(range(first, hi + 1))
+        return values[::step]
+    raise _Unrecognised(part)
 
 
 def _parse_field(name: str, value: int | str, strict: bool) -> frozenset[int]:
@@ -46,21 +73,28 @@ def _parse_field(name: str, value: int | str, strict: bool) -> frozenset[int]:
         raise TypeError(
             f"crontab: {name!r} must be an int or a str, not {type(value).__name__}: {value!r}"
         )
-    lo, hi = _BOUNDS[name]
-    star_hi = 6 if name == "day_of_week" else hi
     allowed: set[int] = set()
     for raw in str(value).split(","):
         part = raw.strip()
-        values = _parse_part(part, lo, hi, star_hi)
-        if values is None:
+        try:
+            allowed.update(_parse_part(name, part))
+        except _Unrecognised:
             if strict:
-                raise ValueError(f"crontab: invalid value for {name!r}: {part!r}")
-            continue
-        allowed |= values
+                raise ValueError(f"crontab: invalid value for {name!r}: {part!r}") from None
     if name == "day_of_week" and 7 in allowed:
         allowed.discard(7)
         allowed.add(0)
+    if not allowed:
+        # Ignoring every part would leave a schedule that never fires: refuse it, strict or not.
+        raise ValueError(f"crontab: {name}={value!r} matches no value")
     return frozenset(allowed)
+
+
+def _check_calendar(days: frozenset[int], months: frozenset[int], spec: str) -> None:
+    """Refuse day/month sets that name no real date (``day=31, month=2``): they never fire."""
+    # 2000 is a leap year, so February 29 counts as a date that occurs.
+    if not any(day <= calendar.monthrange(2000, month)[1] for day in days for month in months):
+        raise ValueError(f"crontab: {spec} names no date that exists: it would never fire")
 
 
 class crontab:  # lowercase: the documented public name
@@ -68,14 +102,17 @@ class crontab:  # lowercase: the documented public name
 
     Fields are ints or strings made of comma-separated parts, each one of ``*``, ``*/n``, ``n``,
     ``m-n`` or ``m-n/n``. Ranges: minute 0-59, hour 0-23, day 1-31, month 1-12, day_of_week 0-6
-    with 0 = Sunday (7 is accepted as Sunday too). A datetime matches when every field matches
+    with 0 = Sunday (7 is accepted as Sunday too). A range whose start is above its end wraps
+    around: ``hour="22-2"`` is 22, 23, 0, 1, 2 and ``day_of_week="5-1"`` is Friday to Monday.
+    ``*/n`` is refused for day_of_week, as in huey. A datetime matches when every field matches
     (day and day_of_week are combined with AND, unlike classic cron's OR); seconds and
     microseconds are ignored and no timezone conversion is done.
 
-    With ``strict=True`` a malformed or out-of-range part raises ``ValueError`` naming the field.
-    With ``strict=False`` (the default) such a part is ignored: it selects nothing, and the other
-    parts of the field still apply. A field left with no valid part never matches, so a mistyped
-    schedule never runs rather than running every minute.
+    ``ValueError`` is raised, strict or not, for a number out of its field's range, a step of 0,
+    a field that selects no value and a day/month pair that names no real date: each would be a
+    schedule that never fires. ``strict`` decides what happens to a part in none of the forms
+    above (``"abc"``, ``"5/2"``): with ``strict=True`` it raises ``ValueError`` naming the field;
+    with ``strict=False`` (the default) it is ignored and the other parts of the field apply.
     """
 
     __slots__ = ("_spec", "days", "days_of_week", "hours", "minutes", "months", "strict")
@@ -102,6 +139,7 @@ class crontab:  # lowercase: the documented public name
         self.days = _parse_field("day", day, strict)
         self.months = _parse_field("month", month, strict)
         self.days_of_week = _parse_field("day_of_week", day_of_week, strict)
+        _check_calendar(self.days, self.months, f"day={day!r}, month={month!r}")
 
     @classmethod
     def hourly(cls) -> crontab:
