@@ -94,10 +94,12 @@ class Result:
 
         old = self.task
         self.revoke(revoke_once=True)
+        if eta is not None or delay is not None:  # Neither: the copy runs now.
+            eta = normalize_time(eta, delay, self.huey.utc)
         task = type(old)(
             args=old.args,
             kwargs=old.kwargs,
-            eta=normalize_time(eta, delay, self.huey.utc),
+            eta=eta,
             retries=old.retries,
             retry_delay=old.retry_delay,
             priority=old.priority if priority is None else priority,

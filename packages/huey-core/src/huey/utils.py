@@ -7,8 +7,17 @@ reference, and data must move between this package and the published huey 3.x.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import threading
 import time
+import warnings
+from types import TracebackType
 from typing import Any, NamedTuple
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 
 class Error(NamedTuple):
@@ -63,18 +72,33 @@ def normalize_time(
     eta: dt.datetime | None = None,
     delay: float | dt.timedelta | None = None,
     utc: bool = True,
-) -> dt.datetime | None:
-    if eta is not None and delay is not None:
-        raise ValueError("give either eta or delay, not both")
+) -> dt.datetime:
+    """When a task given ``eta`` or ``delay`` (seconds or timedelta) runs, on the naive clock.
+
+    Exactly one of the two must be given (``ValueError`` otherwise, as in huey); a delay of 0
+    means now, not "no delay given".
+    """
+    if (eta is None) == (delay is None):
+        raise ValueError("give either eta (a datetime) or delay (seconds), not both or neither")
     if delay is not None:
         if not isinstance(delay, dt.timedelta):
             delay = dt.timedelta(seconds=delay)
         return now(utc) + delay
-    if eta is not None:
-        if not isinstance(eta, dt.datetime):
-            raise TypeError(f"eta must be a datetime, got {type(eta).__name__}")
-        return to_naive(eta, utc)
-    return None
+    if not isinstance(eta, dt.datetime):
+        raise ValueError(f"eta must be a datetime, got {type(eta).__name__}")
+    return to_naive(eta, utc)
+
+
+def normalize_expire_time(
+    expires: float | dt.timedelta | dt.datetime, utc: bool = True
+) -> dt.datetime:
+    """When ``expires`` (a datetime, or seconds / a timedelta from now) falls, on the naive clock.
+
+    ``expires=0`` means "already expired", not "never".
+    """
+    if isinstance(expires, dt.datetime):
+        return normalize_time(eta=expires, utc=utc)
+    return normalize_time(delay=expires, utc=utc)
 
 
 def normalize_expires(expires: Any, base: dt.datetime, utc: bool) -> dt.datetime | None:
@@ -101,3 +125,54 @@ def to_timestamp(value: dt.datetime) -> float:
 
 def monotonic() -> float:
     return time.monotonic()
+
+
+class FileLock:
+    """An exclusive lock between processes (and threads) on ``filename``, via ``flock``.
+
+    ``with FileLock(path): ...`` or ``acquire()`` / ``release()``. The directory is created
+    if missing; the file itself is created on first acquire and never removed, so every
+    holder locks the same inode. Each thread locks through its own descriptor: flocks held on
+    one shared descriptor would be released by whichever thread closed it first. Where
+    ``fcntl`` is missing (Windows) it warns and does not lock.
+    """
+
+    def __init__(self, filename: str) -> None:
+        if fcntl is None:
+            warnings.warn("FileLock cannot lock on this platform (no fcntl)", stacklevel=2)
+        self.filename = filename
+        self._local = threading.local()
+        dirname = os.path.dirname(filename)
+        if dirname:
+            os.makedirs(dirname, exist_ok=True)
+
+    def acquire(self) -> None:
+        fd = os.open(self.filename, os.O_CREAT | os.O_RDWR, 0o644)
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
+        self._local.fd = fd
+
+    def release(self) -> None:
+        fd = getattr(self._local, "fd", None)
+        if fd is None:
+            return
+        self._local.fd = None
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    def __enter__(self) -> FileLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
