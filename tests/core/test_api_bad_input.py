@@ -150,5 +150,3 @@ def test_enqueue_needs_a_task(huey: MemoryHuey, echo: TaskWrapper) -> None:
         huey.enqueue(echo)  # type: ignore[call-overload]
     with pytest.raises(TypeError):
         echo.s(1).then("not a task")  # type: ignore[arg-type]
-    with pytest.raises(TypeError):
-        echo.s(1).then(echo.s(2), 3)  # Arguments go with a task function, not a Task.

@@ -219,4 +219,12 @@ def test_rate_limit_windows_roll_over(huey: MemoryHuey) -> None:
 
 def test_rate_limit_arguments(huey: MemoryHuey) -> None:
     with pytest.raises(ValueError):
-        huey.rate_limit("x", limit=0, per=10)
+        huey.rate_limit("x", limit=-1, per=10)
+    with pytest.raises(ValueError):
+        huey.rate_limit("x", limit=1, per=0)
+
+
+def test_rate_limit_of_zero_refuses_every_call(huey: MemoryHuey) -> None:
+    # huey 3.5.4 accepts limit=0: a switch that turns a task away until the limit is raised.
+    with pytest.raises(RateLimitExceeded):
+        huey.rate_limit("closed", limit=0, per=PER).acquire()

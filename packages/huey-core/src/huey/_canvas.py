@@ -25,11 +25,15 @@ class group:
         return chord(self.tasks, _as_task(task, args, kwargs))
 
     def error(self, task: TaskWrapper | Task, *args: Any, **kwargs: Any) -> group:
-        """Run ``task`` with the exception whenever a member fails."""
-        handler = _as_task(task, args, kwargs)
+        """Run ``task`` with the exception whenever a member fails (a chord member: its callback).
+
+        A task function gives each member a handler task of its own; a ``Task`` is shared by
+        every member, as huey 3.5.4 documents.
+        """
+        if isinstance(task, Task):
+            task, args, kwargs = _as_task(task, args, kwargs), (), {}  # Arguments added once.
         for member in self.tasks:
-            if isinstance(member, Task):
-                member.error(_fresh_copy(handler))
+            member.error(task, *args, **kwargs)
         return self
 
     def __len__(self) -> int:
@@ -41,8 +45,6 @@ class chord:
 
     def __init__(self, tasks: Iterable[Task | chord], callback: TaskWrapper | Task) -> None:
         self.tasks = list(tasks)
-        if not self.tasks:  # Nothing would ever complete it.
-            raise ValueError("a chord needs at least one member")
         for member in self.tasks:
             if not isinstance(member, Task | chord):
                 raise TypeError(f"chord members are tasks or chords, not {member!r}")
@@ -51,10 +53,12 @@ class chord:
             raise TypeError(f"a chord callback must be a task function or a Task: {callback!r}")
 
     def then(self, task: TaskWrapper | Task, *args: Any, **kwargs: Any) -> chord:
+        """Chain ``task`` after the callback: it gets the callback's result."""
         self.callback.then(task, *args, **kwargs)
         return self
 
     def error(self, task: TaskWrapper | Task, *args: Any, **kwargs: Any) -> chord:
+        """Run ``task`` with the exception if the callback fails (members: ``group.error``)."""
         self.callback.error(task, *args, **kwargs)
         return self
 
@@ -66,10 +70,14 @@ class chord:
         return len(self.tasks)
 
 
-def _fresh_copy(task: Task) -> Task:
-    clone = copy.copy(task)
-    clone.id = new_task_id()
-    return clone
+def callback_without_members(spec: chord) -> Task:
+    """The callback of a chord with no members, to enqueue at once: it gets an empty list.
+
+    A copy, so that enqueueing the same chord again does not add a second list.
+    """
+    callback = copy.copy(spec.callback)
+    callback.args = (*callback.args, [])
+    return callback
 
 
 def sync_point(member: Task | chord) -> Task:
@@ -92,13 +100,19 @@ def counter_key(chord_id: str) -> str:
 
 
 def record_member(huey: Huey, task: Task, value: Any) -> Task | None:
-    """Store a finished member's value; the callback to enqueue when it was the last one."""
+    """Store a finished member's value; the callback to enqueue when it was the last one.
+
+    The value is what the member returned, ``Error(metadata)`` for a member that failed for
+    good and ``SKIPPED`` for one that never ran, as huey 3.5.4 records them: in a mixed fleet
+    the callback gets the same list whichever consumer ran each member.
+    """
     chord_id, size, index, callback = task.chord_config  # type: ignore[misc]
     # Stored as results, as huey 3.5.4 does: expire storages give them a TTL.
     try:
         huey.put_result(member_key(chord_id, index), value)
     except SerializationError:
-        # An exception that cannot be pickled still completes the chord, as its description.
+        # Only a value never stored as the member's own result can fail here (on a queue
+        # without results): it still completes the chord, as an error describing it.
         error = Error({"error": repr(value), "task_id": task.id})
         huey.put_result(member_key(chord_id, index), error)
     if huey.storage.incr(counter_key(chord_id)) < size:

@@ -83,11 +83,11 @@ class TaskLock(_Guard):
 
 
 class RateLimit(_Guard):
-    """At most ``limit`` acquisitions per fixed window of ``per`` seconds."""
+    """At most ``limit`` acquisitions per fixed window of ``per`` seconds (0: none at all)."""
 
     def __init__(self, huey: Huey, name: str, limit: int, per: float, retry: bool = True) -> None:
-        if limit < 1 or per < 1:
-            raise ValueError("a rate limit needs limit >= 1 and a window of per >= 1 seconds")
+        if limit < 0 or per < 1:
+            raise ValueError("a rate limit needs limit >= 0 and a window of per >= 1 seconds")
         self.huey = huey
         self.name = name
         self.limit = limit

@@ -121,13 +121,22 @@ class Task:
 
     # -- pipelines -----------------------------------------------------------------------------
     def then(self, task: TaskWrapper | Task, *args: Any, **kwargs: Any) -> Task:
-        """Run ``task`` with this pipeline's last result; returns the head of the pipeline."""
+        """Run ``task`` with this pipeline's last result; returns the head of the pipeline.
+
+        ``task`` is a task function or a ``Task``; ``args`` and ``kwargs`` are added to its own.
+        """
         self._tail().on_complete = _as_task(task, args, kwargs)
         return self
 
     def error(self, task: TaskWrapper | Task, *args: Any, **kwargs: Any) -> Task:
-        """Run ``task`` with the exception whenever this task (not its children) fails."""
-        self.on_error = _as_task(task, args, kwargs)
+        """Run ``task`` with the exception whenever this task (not its children) fails.
+
+        Called again, it chains: the next handler runs when the previous handler fails.
+        """
+        handler = self
+        while handler.on_error is not None:
+            handler = handler.on_error
+        handler.on_error = _as_task(task, args, kwargs)
         return self
 
     def _tail(self) -> Task:
@@ -172,13 +181,32 @@ class PeriodicTask(Task):
 
 
 def _as_task(task: TaskWrapper | Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Task:
+    """The task of a ``then()``/``error()`` call: a Task instance gets the arguments added, in
+    place (so that it stays the task its caller holds), as huey 3.5.4 does."""
     if isinstance(task, TaskWrapper):
         return task.s(*args, **kwargs)
     if isinstance(task, Task):
-        if args or kwargs:
-            raise TypeError("arguments go with a task function, not with a Task instance")
+        extend_data(task, args)
+        extend_data(task, kwargs)
         return task
     raise TypeError(f"expected a task function or a Task, got {task!r}")
+
+
+def extend_data(task: Task, value: Any) -> None:
+    """Add ``value`` to ``task``'s arguments, as a pipeline passes a parent's value on.
+
+    A tuple extends the arguments; a dict fills in the keyword arguments not already given (as
+    huey 3.5.4's documentation says and does, so that either consumer makes the same call); None
+    adds nothing; anything else is one more argument.
+    """
+    if value is None:
+        return
+    if isinstance(value, tuple):
+        task.args = (*task.args, *value)
+    elif isinstance(value, dict):
+        task.kwargs = {**value, **task.kwargs}
+    else:
+        task.args = (*task.args, value)
 
 
 class TaskWrapper:

@@ -30,7 +30,7 @@ from huey._locks import RateLimit, TaskLock
 from huey._plugins import resolve_export
 from huey._result import ChordResult, Handle, Result, ResultGroup
 from huey._storage_base import BaseStorage
-from huey._task import PeriodicTask, Task, TaskWrapper
+from huey._task import PeriodicTask, Task, TaskWrapper, extend_data
 from huey.constants import EmptyData
 from huey.exceptions import (
     CancelExecution,
@@ -39,6 +39,7 @@ from huey.exceptions import (
     RateLimitExceeded,
     RetryTask,
     SerializationError,
+    TaskException,
     TaskLockedException,
     TaskTimeout,
 )
@@ -409,6 +410,8 @@ class Huey:
         for index, member in enumerate(spec.tasks):
             _canvas.sync_point(member).chord_config = (chord_id, size, index, spec.callback)
         members = [_sync_result(self._plan(member, plan)) for member in spec.tasks]
+        if not spec.tasks:  # Nothing will complete it: the callback runs now, with [].
+            self._plan(_canvas.callback_without_members(spec), plan)
         callback, *chained = spec.callback.pipeline()
         handle = Result(self, callback)  # One handle: a value read through either is cached.
         pipeline = ResultGroup([handle, *(Result(self, t) for t in chained)]) if chained else None
@@ -801,26 +804,31 @@ class Huey:
             logger.error("task %s failed", task, exc_info=exc)
             self._emit(SIGNAL_ERROR, task, exc)
 
-        # The stored error shows the retries left before this failure's retry is taken.
-        if self._stores_results(task):
+        # Surfaced (its error stored and passed to the error handler): a final failure, and by
+        # default (store_intermediate_errors) every recorded one. The error shows the retries
+        # left before this failure's retry is taken.
+        failure.surfaced = failure.recorded and (
+            self.store_intermediate_errors or not failure.retry
+        )
+        if failure.surfaced:
             failure.error = Error(self.build_error_result(task, exc))
-            if failure.recorded and (self.store_intermediate_errors or not failure.retry):
+            if self._stores_results(task):
                 self.put_result(task.id, failure.error)
         return failure
 
     def _follow_failure(self, task: Task, exc: Exception, failure: _Failure) -> None:
         """What follows a failure: the error handler, then a retry or the end of the pipeline."""
-        if failure.recorded and task.on_error is not None:
-            self._enqueue_task(_pipe_into(task.on_error, exc, as_exception=True))
+        if failure.surfaced and task.on_error is not None:
+            self._enqueue_task(_pipe_into(task.on_error, exc))
         if failure.retry:
             self._retry(task, failure.eta, failure.uses_a_retry)
             return
         # Final failure: the rest of the pipeline will not run; its results read as this error,
-        # and a chord waiting on the pipeline gets the exception as the member's result.
-        if failure.error is not None and task.on_complete is not None:
+        # and a chord waiting on the pipeline gets the error as the member's result.
+        if task.on_complete is not None and self._stores_results(task):
             for child in task.on_complete.pipeline():
                 self.put_result(child.id, failure.error)
-        self._finish_chord_member(task._tail(), exc)
+        self._finish_chord_member(task._tail(), failure.error)
 
     def _retry(self, task: Task, eta: dt.datetime | None, uses_a_retry: bool) -> None:
         # Signalled with the task as it failed; what is queued again is a copy for the next run.
@@ -850,9 +858,14 @@ class Huey:
             self._enqueue_task(callback)
 
     def build_error_result(self, task: Task, exception: BaseException) -> dict[str, Any]:
-        """The metadata stored for a failed task; override to add fields."""
+        """The metadata stored for a failed task; override to add fields.
+
+        A task that let a subtask's ``TaskException`` (from reading its result) propagate keeps
+        the root error's text, not ``TaskException(...)``.
+        """
+        error = exception.metadata.get("error") if isinstance(exception, TaskException) else None
         return {
-            "error": repr(exception),
+            "error": error or repr(exception),
             "retries": task.retries,
             "traceback": "".join(traceback.format_exception(exception)),
             "task_id": task.id,
@@ -1033,30 +1046,25 @@ class Huey:
 @dataclasses.dataclass
 class _Failure:
     """How a failed run goes on: retried (when, and whether it uses one of the task's retries),
-    recorded (stored and passed to the error handler), and its stored error."""
+    recorded (a failure, not a rejection that will be tried again), surfaced (stored and passed
+    to the error handler now; always when final), and its error (set when surfaced)."""
 
     retry: bool
     uses_a_retry: bool = True
     recorded: bool = True
+    surfaced: bool = False
     eta: dt.datetime | None = None
     error: Error | None = None
 
 
-def _pipe_into(child: Task, value: Any, as_exception: bool = False) -> Task:
-    """A copy of a pipeline child given its parent's outcome, after its own arguments.
+def _pipe_into(child: Task, value: Any) -> Task:
+    """A copy of a pipeline child (or error handler) given its parent's value (or exception).
 
-    A tuple extends the arguments, a dict updates the keyword arguments and None adds nothing
-    (as in huey 3.5.4). A copy, because an error handler is enqueued again on every failure.
+    See ``extend_data`` for how the value joins the child's own arguments. A copy, because an
+    error handler is enqueued again on every failure.
     """
     child = copy.copy(child)
-    if as_exception:
-        child.args = (*child.args, value)
-    elif isinstance(value, tuple):
-        child.args = (*child.args, *value)
-    elif isinstance(value, dict):
-        child.kwargs = {**child.kwargs, **value}
-    elif value is not None:
-        child.args = (*child.args, value)
+    extend_data(child, value)
     return child
 
 
