@@ -1,4 +1,4 @@
-"""The project's main job on the embedded default, in one command: ``hatch run demo``.
+"""The project's main job on the embedded default, in one command: ``./dev demo``.
 
 Starts a consumer (two worker threads) on a SQLite file, enqueues ordinary, scheduled, retried
 and pipelined tasks, prints each result as it arrives, lets a periodic task fire, and shuts the
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
 import sys
 import time
 
-from tasks import DB, add, flaky_square, huey, slow_echo
+from tasks import DB, TEMP_DIR, add, flaky_square, huey, slow_echo
 
 from huey.exceptions import TaskException
 
@@ -25,6 +26,16 @@ def fast_clock(start: float = time.monotonic()) -> dt.datetime:
 
 
 def main() -> int:
+    try:
+        return run_demo()
+    finally:
+        huey.storage.close()
+        if TEMP_DIR is not None:
+            shutil.rmtree(TEMP_DIR, ignore_errors=True)
+            print(f"removed {TEMP_DIR}")
+
+
+def run_demo() -> int:
     # The failed first attempt is expected: log one line for it, not a traceback.
     logging.basicConfig(level=logging.WARNING, format="  log: %(message)s")
     logging.getLogger("huey").setLevel(logging.CRITICAL)

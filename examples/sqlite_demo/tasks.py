@@ -8,7 +8,14 @@ import time
 
 from huey import SqliteHuey, crontab
 
-DB = os.environ.get("DEMO_DB") or os.path.join(tempfile.mkdtemp(prefix="huey-demo-"), "demo.db")
+# A fresh queue file in a directory of its own, which run.py removes at the end; DEMO_DB names a
+# file to use (and keep) instead.
+TEMP_DIR: str | None = None
+if "DEMO_DB" in os.environ:
+    DB = os.environ["DEMO_DB"]
+else:
+    TEMP_DIR = tempfile.mkdtemp(prefix="huey-demo-")
+    DB = os.path.join(TEMP_DIR, "demo.db")
 huey = SqliteHuey("demo", filename=DB)
 
 
