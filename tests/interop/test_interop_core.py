@@ -294,6 +294,23 @@ def test_revoked_chord_member_counts_as_skipped(trip: RoundTrip) -> None:
     assert read == {"first": _value(2), "second": ABSENT, "callback": _value(callback)}
 
 
+def test_failed_chord_member_reaches_the_callback_as_its_error(trip: RoundTrip) -> None:
+    """The callback gets the member's Error (its metadata), whichever side ran the member."""
+    ran = trip.ran("chord_failed")
+    assert ran["values"] == [2, None]
+    (step,) = ran["drained"]
+    value = step["value"]
+    assert (value["label"], value["impl"]) == ("fail", trip.consumer)
+    two, error = value["values"]
+    assert two == 2 and set(error) == {"error"}
+    metadata = error["error"]
+    assert metadata["error"] == "ValueError('member')" and metadata["retries"] == 0
+    assert metadata["task_id"] == trip.sent("chord_failed")["results"]["second"]
+    read = trip.readback("chord_failed")
+    assert read["callback"] == _value(value)  # The stored Error reads back on the producer.
+    assert read["second"]["error"]["error"] == "ValueError('member')"
+
+
 def test_revocations_set_by_the_producer_are_obeyed(trip: RoundTrip) -> None:
     ran = trip.ran("revocation")
     # by id, once (twice), lapsed revoke_until, pending revoke_until, whole task (rt: key)

@@ -59,6 +59,7 @@ from interop_app import (
 
 from huey import SKIPPED, group
 from huey.exceptions import RateLimitExceeded, TaskException, TaskLockedException
+from huey.utils import Error
 
 UTC = dt.UTC
 ETA_DELAY = 2.5  # Seconds ahead for the scheduled tasks of the SQLite hand-over.
@@ -87,6 +88,8 @@ def plain(value: Any) -> Any:
         return {"bytes": value.hex()}
     if isinstance(value, BaseException):
         return {"exception": repr(value)}
+    if isinstance(value, Error):  # A named tuple: tagged before tuples.
+        return {"error": plain(value.metadata)}
     if isinstance(value, tuple | list):
         return [plain(item) for item in value]
     if isinstance(value, dict):
@@ -258,6 +261,18 @@ def core_produce(_: Any) -> dict[str, Any]:
     callback = huey.deserialize_task(messages[0]).chord_config[3]
     case(
         "chord_revoked",
+        "run",
+        {"first": first.id, "second": second.id, "callback": callback.id},
+        raw=messages,
+    )
+
+    # A chord with a member that fails for good: the callback gets the member's Error.
+    first, second = add.s(1, 1), fail.s("member")
+    huey.enqueue(group([first, second]).then(collect, "fail"))
+    messages = queued_bytes(huey)
+    callback = huey.deserialize_task(messages[0]).chord_config[3]
+    case(
+        "chord_failed",
         "run",
         {"first": first.id, "second": second.id, "callback": callback.id},
         raw=messages,
