@@ -10,7 +10,10 @@ Layout under ``path``::
                                     id (uuid4 hex): deadline (time.time() float) and deliveries
                                     as a fixed big-endian header, then the message
     schedule/<ts>-<seq>-<rand>      one file per scheduled message; names sort by due time
-    results/<aa>/<bb>/<sha256>      key/value store, ``levels`` directories deep
+    results/<aa>/<bb>/<sha256>      key/value store, ``levels`` directories deep: the key's
+                                    UTF-8 length as a big-endian 32-bit word, then the key,
+                                    then the value; with the word's top bit set, an expiry
+                                    (``time.time()`` double) sits between the word and the key
     counters/<sha256>               a counter's value as ASCII digits
     dead_letters/<sha256>           dead-letter records, stored like results (key, then value)
 
@@ -39,7 +42,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from huey._storage_base import BaseStorage, Lease
+from huey._storage_base import BaseStorage, Key, Lease, check_ttl, key_text
 from huey.constants import EmptyData
 from huey.exceptions import ConfigurationError
 from huey.utils import to_timestamp
@@ -57,6 +60,8 @@ _LOCK_FILE = ".lock"
 _SEQUENCE_FILE = ".sequence"
 _TMP_PREFIX = ".tmp-"
 _KEY_HEADER = struct.Struct(">I")  # Length of the UTF-8 key that opens each result file.
+_EXPIRES_FLAG = 1 << 31  # Set in that length: an expiry follows it (put_if_empty with a ttl).
+_EXPIRY = struct.Struct(">d")
 _LEASE_HEADER = struct.Struct(">dI")  # Deadline (time.time()) and deliveries, then the message.
 _LEASE_ID_CHARS = frozenset("0123456789abcdef")
 _MAX_LEVELS = 32  # Each level consumes two hex digits of a 64-digit SHA-256.
@@ -262,25 +267,70 @@ class FileStorage(BaseStorage):
         shards = [digest[2 * level : 2 * level + 2] for level in range(self.levels)]
         return os.path.join(self._results_dir, *shards)
 
-    def _result_file(self, key: str) -> tuple[str, str]:
-        digest = hashlib.sha256(_encode_key(key)).hexdigest()
+    def _result_file(self, key: Key) -> tuple[str, str]:
+        digest = hashlib.sha256(_encode_key(key_text(key))).hexdigest()
         return self._result_dir(digest), digest
 
+    def _result_path(self, key: Key) -> str:
+        return os.path.join(*self._result_file(key))
+
     @staticmethod
-    def _keyed(key: str, value: bytes) -> bytes:
+    def _keyed(key: str, value: bytes, expires: float | None = None) -> bytes:
         """A result or dead-letter file: the key is stored, as the file's name is its hash."""
         raw_key = _encode_key(key)
-        return _KEY_HEADER.pack(len(raw_key)) + raw_key + bytes(value)
+        if expires is None:
+            return _KEY_HEADER.pack(len(raw_key)) + raw_key + bytes(value)
+        header = _KEY_HEADER.pack(len(raw_key) | _EXPIRES_FLAG) + _EXPIRY.pack(expires)
+        return header + raw_key + bytes(value)
 
     @staticmethod
-    def _result_value(blob: bytes) -> bytes:
-        (size,) = _KEY_HEADER.unpack_from(blob)
-        return blob[_KEY_HEADER.size + size :]
+    def _key_span(blob: bytes) -> tuple[int, int]:
+        """Where the key of a result or dead-letter file starts and ends."""
+        (word,) = _KEY_HEADER.unpack_from(blob)
+        start = _KEY_HEADER.size + (_EXPIRY.size if word & _EXPIRES_FLAG else 0)
+        return start, start + (word & ~_EXPIRES_FLAG)
+
+    @classmethod
+    def _result_value(cls, blob: bytes) -> bytes:
+        return blob[cls._key_span(blob)[1] :]
+
+    @classmethod
+    def _result_key(cls, blob: bytes) -> str:
+        start, end = cls._key_span(blob)
+        return blob[start:end].decode("utf-8", "surrogatepass")
 
     @staticmethod
-    def _result_key(blob: bytes) -> str:
-        (size,) = _KEY_HEADER.unpack_from(blob)
-        return blob[_KEY_HEADER.size : _KEY_HEADER.size + size].decode("utf-8", "surrogatepass")
+    def _expired(head: bytes, now: float) -> bool:
+        """Whether the file opening with ``head`` holds an entry whose ttl has passed."""
+        if len(head) < _KEY_HEADER.size:  # Damaged (written without the lock): not ours to drop.
+            return False
+        (word,) = _KEY_HEADER.unpack_from(head)
+        if not word & _EXPIRES_FLAG:
+            return False
+        if len(head) < _KEY_HEADER.size + _EXPIRY.size:
+            return True  # Cut short inside its expiry: no entry can be read from it.
+        return bool(_EXPIRY.unpack_from(head, _KEY_HEADER.size)[0] <= now)
+
+    def _read_live(self, filename: str) -> bytes | None:
+        """A result file's contents, or None when it is missing or expired (then removed);
+        lock held."""
+        blob = self._read(filename)
+        if blob is not None and self._expired(blob, time.time()):
+            self._unlink(filename)
+            return None
+        return blob
+
+    def _exists_live(self, filename: str) -> bool:
+        """Whether a result file holds an entry: only its header is read; lock held."""
+        try:
+            with open(filename, "rb") as fh:
+                head = fh.read(_KEY_HEADER.size + _EXPIRY.size)
+        except FileNotFoundError:
+            return False
+        if self._expired(head, time.time()):
+            self._unlink(filename)
+            return False
+        return True
 
     def _iter_result_files(self) -> Iterator[str]:
         for root, dirs, files in os.walk(self._results_dir):
@@ -288,8 +338,9 @@ class FileStorage(BaseStorage):
             for name in _visible(files):
                 yield os.path.join(root, name)
 
-    def _counter_file(self, key: str) -> str:
-        return os.path.join(self._counters_dir, hashlib.sha256(_encode_key(key)).hexdigest())
+    def _counter_file(self, key: Key) -> str:
+        digest = hashlib.sha256(_encode_key(key_text(key))).hexdigest()
+        return os.path.join(self._counters_dir, digest)
 
     def _read_counter(self, filename: str) -> int:
         raw = self._read(filename)
@@ -487,61 +538,59 @@ class FileStorage(BaseStorage):
             self._clear_dir(self._schedule_dir)
 
     # -- key/value result store ----------------------------------------------------------------
-    def _put(self, key: str, value: bytes) -> None:
+    def _put(self, key: Key, value: bytes, expires: float | None = None) -> None:
         directory, name = self._result_file(key)
-        self._write(directory, name, self._keyed(key, value))  # Keyed for result_items().
+        # Keyed for result_items().
+        self._write(directory, name, self._keyed(key_text(key), value, expires))
 
-    def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
+    def put_data(self, key: Key, value: bytes, is_result: bool = False) -> None:
         with self._locked():
             self._put(key, value)
 
-    def peek_data(self, key: str) -> Any:
-        directory, name = self._result_file(key)
+    def peek_data(self, key: Key) -> Any:
+        filename = self._result_path(key)
         with self._locked():
-            blob = self._read(os.path.join(directory, name))
+            blob = self._read_live(filename)
         return EmptyData if blob is None else self._result_value(blob)
 
-    def pop_data(self, key: str) -> Any:
-        directory, name = self._result_file(key)
-        filename = os.path.join(directory, name)
+    def pop_data(self, key: Key) -> Any:
+        filename = self._result_path(key)
         with self._locked():
-            blob = self._read(filename)
+            blob = self._read_live(filename)
             if blob is None:
                 return EmptyData
             self._unlink(filename)
         return self._result_value(blob)
 
-    def delete_data(self, key: str) -> bool:
-        directory, name = self._result_file(key)
+    def delete_data(self, key: Key) -> bool:
+        filename = self._result_path(key)
         with self._locked():
-            return self._unlink(os.path.join(directory, name))
+            return self._exists_live(filename) and self._unlink(filename)
 
-    def has_data_for_key(self, key: str) -> bool:
-        directory, name = self._result_file(key)
+    def has_data_for_key(self, key: Key) -> bool:
+        filename = self._result_path(key)
         with self._locked():
-            return os.path.exists(os.path.join(directory, name))
+            return self._exists_live(filename)
 
-    def put_if_empty(self, key: str, value: bytes) -> bool:
-        directory, name = self._result_file(key)
+    def put_if_empty(self, key: Key, value: bytes, ttl: float | None = None) -> bool:
+        ttl = check_ttl(ttl)
+        filename = self._result_path(key)
         with self._locked():
-            if os.path.exists(os.path.join(directory, name)):
+            if self._exists_live(filename):
                 return False
-            self._put(key, value)
+            self._put(key, value, None if ttl is None else time.time() + ttl)
             return True
 
     def result_store_size(self) -> int:
         with self._locked():
-            return sum(1 for _ in self._iter_result_files())
+            return sum(1 for filename in self._iter_result_files() if self._exists_live(filename))
 
     def result_items(self) -> dict[str, bytes]:
-        items = {}
         with self._locked():
-            for filename in self._iter_result_files():
-                blob = self._read(filename)
-                if blob is None:
-                    continue
-                items[self._result_key(blob)] = self._result_value(blob)
-        return items
+            blobs = [self._read_live(filename) for filename in self._iter_result_files()]
+        return {
+            self._result_key(blob): self._result_value(blob) for blob in blobs if blob is not None
+        }
 
     def flush_results(self) -> None:
         with self._locked():
@@ -549,7 +598,7 @@ class FileStorage(BaseStorage):
             os.makedirs(self._results_dir, exist_ok=True)
 
     # -- counters ------------------------------------------------------------------------------
-    def incr(self, key: str, amount: int = 1) -> int:
+    def incr(self, key: Key, amount: int = 1) -> int:
         filename = self._counter_file(key)
         with self._locked():
             value = self._read_counter(filename) + amount
@@ -557,7 +606,7 @@ class FileStorage(BaseStorage):
                 self._write(self._counters_dir, os.path.basename(filename), b"%d" % value)
         return value
 
-    def delete_counter(self, key: str) -> None:
+    def delete_counter(self, key: Key) -> None:
         with self._locked():
             self._unlink(self._counter_file(key))
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from huey._storage_base import check_ttl
 from huey.exceptions import RateLimitExceeded, TaskLockedException
 
 if TYPE_CHECKING:
@@ -57,21 +58,28 @@ class _Guard:
 
 
 class TaskLock(_Guard):
-    """An exclusive lock in the storage: a second holder gets ``TaskLockedException``."""
+    """An exclusive lock in the storage: a second holder gets ``TaskLockedException``.
 
-    def __init__(self, huey: Huey, name: str) -> None:
+    With ``ttl`` (seconds) the lock frees itself that long after it was taken, even when its
+    holder never releases it (a killed worker); every storage honours it.
+    """
+
+    def __init__(self, huey: Huey, name: str, ttl: float | None = None) -> None:
         self.huey = huey
         self.name = name
+        self.ttl = check_ttl(ttl)
         self._key = f"{huey.name}.lock.{name}"
 
     def acquire(self) -> bool:
         # The value is a serialized "1", as huey 3.5.4 writes it: every stored value deserializes.
-        if not self.huey.put_if_empty(self._key, "1"):
+        if not self.huey.put_if_empty(self._key, "1", self.ttl):
             raise TaskLockedException(f"unable to acquire lock {self.name}")
         return True
 
-    def locked(self) -> bool:
+    def is_locked(self) -> bool:
         return self.huey.storage.has_data_for_key(self._key)
+
+    locked = is_locked
 
     def clear(self) -> bool:
         return self.huey.storage.delete_data(self._key)

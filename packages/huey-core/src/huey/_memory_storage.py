@@ -10,7 +10,7 @@ import time
 import uuid
 from typing import Any
 
-from huey._storage_base import BaseStorage, Lease
+from huey._storage_base import BaseStorage, Key, Lease, check_ttl, key_text
 from huey.constants import EmptyData
 from huey.utils import to_timestamp
 
@@ -28,6 +28,8 @@ class MemoryStorage(BaseStorage):
         self._queue: list[tuple[float, int, bytes]] = []
         self._schedule: list[tuple[float, int, bytes]] = []
         self._results: dict[str, bytes] = {}
+        # Key -> when (time.monotonic()) the entry put_if_empty stored with a ttl expires.
+        self._expiry: dict[str, float] = {}
         self._counters: dict[str, int] = {}
         # Lease id -> [deadline (monotonic), deliveries, message].
         self._leases: dict[str, list[Any]] = {}
@@ -126,50 +128,81 @@ class MemoryStorage(BaseStorage):
         with self._lock:
             self._schedule = []
 
-    def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
+    def _expire(self, key: str | None = None) -> None:
+        """Drop expired entries (only ``key``'s, when given); call with the lock held."""
+        if not self._expiry:
+            return
+        now = time.monotonic()
+        keys = [key] if key is not None else list(self._expiry)
+        for name in keys:
+            deadline = self._expiry.get(name)
+            if deadline is not None and deadline <= now:
+                del self._expiry[name]
+                self._results.pop(name, None)
+
+    def put_data(self, key: Key, value: bytes, is_result: bool = False) -> None:
+        key = key_text(key)
         with self._lock:
             self._results[key] = value
+            self._expiry.pop(key, None)
 
-    def peek_data(self, key: str) -> Any:
-        return self._results.get(key, EmptyData)
-
-    def pop_data(self, key: str) -> Any:
+    def peek_data(self, key: Key) -> Any:
+        key = key_text(key)
         with self._lock:
+            self._expire(key)
+            return self._results.get(key, EmptyData)
+
+    def pop_data(self, key: Key) -> Any:
+        key = key_text(key)
+        with self._lock:
+            self._expire(key)
+            self._expiry.pop(key, None)
             return self._results.pop(key, EmptyData)
 
-    def delete_data(self, key: str) -> bool:
-        with self._lock:
-            return self._results.pop(key, EmptyData) is not EmptyData
+    def delete_data(self, key: Key) -> bool:
+        return self.pop_data(key) is not EmptyData
 
-    def has_data_for_key(self, key: str) -> bool:
-        return key in self._results
-
-    def put_if_empty(self, key: str, value: bytes) -> bool:
+    def has_data_for_key(self, key: Key) -> bool:
+        key = key_text(key)
         with self._lock:
+            self._expire(key)
+            return key in self._results
+
+    def put_if_empty(self, key: Key, value: bytes, ttl: float | None = None) -> bool:
+        key, ttl = key_text(key), check_ttl(ttl)
+        with self._lock:
+            self._expire(key)
             if key in self._results:
                 return False
             self._results[key] = value
+            if ttl is not None:
+                self._expiry[key] = time.monotonic() + ttl
             return True
 
     def result_store_size(self) -> int:
-        return len(self._results)
+        with self._lock:
+            self._expire()
+            return len(self._results)
 
     def result_items(self) -> dict[str, bytes]:
         with self._lock:
+            self._expire()
             return dict(self._results)
 
     def flush_results(self) -> None:
         with self._lock:
             self._results = {}
+            self._expiry = {}
 
-    def incr(self, key: str, amount: int = 1) -> int:
+    def incr(self, key: Key, amount: int = 1) -> int:
+        key = key_text(key)
         with self._lock:
             value = self._counters[key] = self._counters.get(key, 0) + amount
             return value
 
-    def delete_counter(self, key: str) -> None:
+    def delete_counter(self, key: Key) -> None:
         with self._lock:
-            self._counters.pop(key, None)
+            self._counters.pop(key_text(key), None)
 
     def flush_counters(self) -> None:
         with self._lock:
@@ -211,22 +244,23 @@ class BlackHoleStorage(BaseStorage):
     def flush_schedule(self) -> None:
         pass
 
-    def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
+    def put_data(self, key: Key, value: bytes, is_result: bool = False) -> None:
         pass
 
-    def peek_data(self, key: str) -> Any:
+    def peek_data(self, key: Key) -> Any:
         return EmptyData
 
-    def pop_data(self, key: str) -> Any:
+    def pop_data(self, key: Key) -> Any:
         return EmptyData
 
-    def delete_data(self, key: str) -> bool:
+    def delete_data(self, key: Key) -> bool:
         return False
 
-    def has_data_for_key(self, key: str) -> bool:
+    def has_data_for_key(self, key: Key) -> bool:
         return False
 
-    def put_if_empty(self, key: str, value: bytes) -> bool:
+    def put_if_empty(self, key: Key, value: bytes, ttl: float | None = None) -> bool:
+        check_ttl(ttl)
         return True
 
     def result_store_size(self) -> int:
@@ -238,10 +272,10 @@ class BlackHoleStorage(BaseStorage):
     def flush_results(self) -> None:
         pass
 
-    def incr(self, key: str, amount: int = 1) -> int:
+    def incr(self, key: Key, amount: int = 1) -> int:
         return amount
 
-    def delete_counter(self, key: str) -> None:
+    def delete_counter(self, key: Key) -> None:
         pass
 
     def flush_counters(self) -> None:

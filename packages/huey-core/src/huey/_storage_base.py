@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
 from huey.constants import EmptyData
@@ -14,6 +14,26 @@ from huey.exceptions import ConfigurationError
 #: The first pause (seconds) of a polling result wait. A task on an idle consumer finishes well
 #: within a millisecond, so checks start that close together and back off from there.
 FIRST_RESULT_POLL = 0.0002
+
+#: A key of the key/value store or of a counter: text, or its UTF-8 bytes (huey's storages take
+#: both, and ``b"k"`` names the same entry as ``"k"``).
+Key = str | bytes
+
+
+def key_text(key: Key) -> str:
+    """``key`` as the text every storage stores it under (bytes are decoded as UTF-8)."""
+    return key.decode("utf-8") if isinstance(key, bytes) else key
+
+
+def check_ttl(ttl: float | None) -> float | None:
+    """``ttl`` (seconds) as a float, or None; anything but a positive number is refused."""
+    if ttl is None:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float):
+        raise TypeError(f"ttl must be a number of seconds, not {type(ttl).__name__}")
+    if not ttl > 0:  # Also refuses NaN.
+        raise ValueError(f"ttl must be a positive number of seconds, not {ttl!r}")
+    return float(ttl)
 
 
 class Lease(NamedTuple):
@@ -43,10 +63,19 @@ class BaseStorage(abc.ABC):
     * ``supports_leases``: the lease operations (``lease``, ``ack``, ``extend_lease``) and the
       dead-letter store, which at-least-once delivery is built on. Without it, those methods
       raise ``NotImplementedError``.
+    * ``destructive_reads``: ``pop_data`` removes what it returns. A storage whose data expires
+      on its own (``RedisExpireStorage``) turns it off: ``pop_data`` is then a ``peek_data``,
+      so a result can be read again until it expires, as in huey 3.5.4.
+
+    Keys of the key/value store and of the counters may be ``str`` or UTF-8 ``bytes``; equal
+    keys name the same entry (``key_text``), and ``result_items`` reports them as ``str``. An
+    entry stored by ``put_if_empty(..., ttl=...)`` reads as absent once ``ttl`` seconds have
+    passed, to every method; a write by ``put_data`` replaces it and its expiry.
     """
 
     supports_priority: ClassVar[bool] = False
     supports_leases: ClassVar[bool] = False
+    destructive_reads: ClassVar[bool] = True
     # An instance may turn it off (e.g. ``blocking=False``), so it is not a ClassVar.
     supports_blocking_dequeue: bool = False
 
@@ -113,17 +142,18 @@ class BaseStorage(abc.ABC):
 
     # -- key/value result store ----------------------------------------------------------------
     @abc.abstractmethod
-    def put_data(self, key: str, value: bytes, is_result: bool = False) -> None: ...
+    def put_data(self, key: Key, value: bytes, is_result: bool = False) -> None: ...
 
     @abc.abstractmethod
-    def peek_data(self, key: str) -> Any:
+    def peek_data(self, key: Key) -> Any:
         """The value at ``key``, or ``EmptyData``."""
 
     @abc.abstractmethod
-    def pop_data(self, key: str) -> Any:
-        """Remove and return the value at ``key``, or ``EmptyData``."""
+    def pop_data(self, key: Key) -> Any:
+        """Remove and return the value at ``key``, or ``EmptyData`` (without
+        ``destructive_reads``: return it and leave it)."""
 
-    def peek_data_many(self, keys: Sequence[str]) -> list[Any]:
+    def peek_data_many(self, keys: Sequence[Key]) -> list[Any]:
         """The values at ``keys``, in order (``EmptyData`` for missing ones).
 
         The default reads one key at a time; storages that can read several in one round trip
@@ -131,15 +161,26 @@ class BaseStorage(abc.ABC):
         """
         return [self.peek_data(key) for key in keys]
 
-    @abc.abstractmethod
-    def delete_data(self, key: str) -> bool: ...
+    def peek_many(self, keys: Sequence[Key]) -> Mapping[Key, bytes]:
+        """The keys among ``keys`` that have data, mapped to it (huey 3.5.4's batched read)."""
+        values = self.peek_data_many(keys)
+        return {
+            key: value for key, value in zip(keys, values, strict=True) if value is not EmptyData
+        }
 
     @abc.abstractmethod
-    def has_data_for_key(self, key: str) -> bool: ...
+    def delete_data(self, key: Key) -> bool: ...
 
     @abc.abstractmethod
-    def put_if_empty(self, key: str, value: bytes) -> bool:
-        """Atomically store ``value`` unless ``key`` is set; True when it was stored."""
+    def has_data_for_key(self, key: Key) -> bool: ...
+
+    @abc.abstractmethod
+    def put_if_empty(self, key: Key, value: bytes, ttl: float | None = None) -> bool:
+        """Atomically store ``value`` unless ``key`` is set; True when it was stored.
+
+        With ``ttl`` (seconds, fractions allowed) the entry expires on its own: a lock left by
+        a killed worker is freed. ``check_ttl`` refuses a ttl that is not a positive number.
+        """
 
     @abc.abstractmethod
     def result_store_size(self) -> int: ...
@@ -152,11 +193,11 @@ class BaseStorage(abc.ABC):
 
     # -- counters ------------------------------------------------------------------------------
     @abc.abstractmethod
-    def incr(self, key: str, amount: int = 1) -> int:
+    def incr(self, key: Key, amount: int = 1) -> int:
         """Atomically add ``amount`` to the counter (missing counts as 0); the new value."""
 
     @abc.abstractmethod
-    def delete_counter(self, key: str) -> None: ...
+    def delete_counter(self, key: Key) -> None: ...
 
     @abc.abstractmethod
     def flush_counters(self) -> None: ...
@@ -212,7 +253,7 @@ class BaseStorage(abc.ABC):
     # -- defaults ------------------------------------------------------------------------------
     def wait_result(
         self,
-        key: str,
+        key: Key,
         timeout: float | None = None,
         backoff: float = 1.15,
         max_delay: float = 1.0,
@@ -267,4 +308,4 @@ class BaseStorage(abc.ABC):
         return f"<{type(self).__name__} {self.name!r}>"
 
 
-__all__ = ["BaseStorage", "EmptyData", "Lease"]
+__all__ = ["BaseStorage", "EmptyData", "Key", "Lease", "check_ttl", "key_text"]

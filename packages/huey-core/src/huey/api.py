@@ -982,7 +982,7 @@ class Huey:
         )
 
     # -- locks and rate limits -----------------------------------------------------------------
-    def lock_task(self, lock_name: str) -> TaskLock:
+    def lock_task(self, lock_name: str, ttl: float | None = None) -> TaskLock:
         # Every lock made here is known to flush_locks(): decorator locks from import time,
         # context-manager locks once their task has run in this process (as in huey 3.5.4).
         self._locks.add(lock_name)
@@ -1009,8 +1009,11 @@ class Huey:
     def delete(self, key: str) -> bool:
         return self.storage.delete_data(key)
 
-    def put_if_empty(self, key: str, value: Any) -> bool:
-        return self.storage.put_if_empty(key, self._serialize_value(value))
+    def put_if_empty(self, key: str, value: Any, ttl: float | None = None) -> bool:
+        data = self._serialize_value(value)
+        if ttl is None:  # Storages written before ttl existed still work without one.
+            return self.storage.put_if_empty(key, data)
+        return self.storage.put_if_empty(key, data, ttl)
 
     # -- introspection -------------------------------------------------------------------------
     def pending(self, limit: int | None = None) -> list[Task]:

@@ -11,7 +11,7 @@ from typing import Any
 from huey._file_storage import FileStorage
 from huey._memory_storage import BlackHoleStorage, MemoryStorage
 from huey._plugins import resolve_export
-from huey._storage_base import BaseStorage, Lease
+from huey._storage_base import BaseStorage, Key, Lease, check_ttl, key_text
 from huey.constants import EmptyData
 
 __all__ = [
@@ -19,8 +19,11 @@ __all__ = [
     "BlackHoleStorage",
     "EmptyData",
     "FileStorage",
+    "Key",
     "Lease",
     "MemoryStorage",
+    "check_ttl",
+    "key_text",
 ]
 
 
