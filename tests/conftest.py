@@ -126,6 +126,7 @@ BACKENDS: dict[str, Conformance | Excluded] = {
         },
     ),
     "sqlite": Conformance(_sqlite),
+    "cysqlite": Conformance(_sqlite),
     "redis": Conformance(_redis),
     "priority_redis": Conformance(_redis),
     "redis_expire": Conformance(_redis),

@@ -19,7 +19,9 @@ EXPORT_GROUP = "huey.exports"
 # Only used to tell users what to install when such a name is missing; lookups go through
 # entry points.
 _INSTALL_HINTS = {
-    **dict.fromkeys(("SqliteHuey", "SqliteStorage"), "huey-sqlite"),
+    **dict.fromkeys(
+        ("SqliteHuey", "SqliteStorage", "CySqliteHuey", "CySqliteStorage"), "huey-sqlite"
+    ),
     **dict.fromkeys(
         (
             "RedisHuey",

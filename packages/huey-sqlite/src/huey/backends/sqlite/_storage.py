@@ -5,7 +5,10 @@ sleep on a wake channel (``_wakeup``) that writers on this machine signal, and r
 timer as well, for writers that do not signal (huey 3.5.4, another machine on a shared disk).
 
 The tables are those of huey 3.5.4, so a file moves between the two in either direction;
-leases and dead letters live in two tables of their own, which huey 3.5.4 ignores.
+leases and dead letters live in two tables of their own, which huey 3.5.4 ignores, and so do
+the expiries of entries stored by ``put_if_empty(..., ttl=...)`` (``kv_expiry``: an entry
+whose expiry has passed reads as absent; triggers drop an expiry when its entry is written or
+deleted, by either implementation).
 Every operation is one autocommit statement (``DELETE ... RETURNING`` for the destructive
 reads): a statement is atomic on its own, and no transaction ever has to upgrade a read lock
 to a write lock, which is what makes SQLite answer "database is locked" under contention.
@@ -27,7 +30,7 @@ from typing import Any, TypeVar
 
 from huey.backends.sqlite._wakeup import WakeChannel, channel_directory
 from huey.constants import EmptyData
-from huey.storage import BaseStorage, Lease
+from huey.storage import BaseStorage, Key, Lease, check_ttl, key_text
 from huey.utils import to_timestamp
 
 T = TypeVar("T")
@@ -55,6 +58,19 @@ _SCHEMA = (
     "create index if not exists lease_queue_deadline on lease (queue, deadline)",
     "create table if not exists dead_letter (queue text not null, key text not null, "
     "data blob not null, primary key(queue, key))",
+    # Not huey 3.5.4's: when (wall clock) a kv entry stored with a ttl expires.
+    "create table if not exists kv_expiry (queue text not null, key text not null, "
+    "expires real not null, primary key(queue, key))",
+    # A write replaces an entry's expiry with none; a delete takes it along.
+    "create trigger if not exists kv_expiry_on_insert after insert on kv begin "
+    "delete from kv_expiry where queue = new.queue and key = new.key; end",
+    "create trigger if not exists kv_expiry_on_delete after delete on kv begin "
+    "delete from kv_expiry where queue = old.queue and key = old.key; end",
+)
+# The kv rows of a queue that read as present: not expired.
+_LIVE = (
+    "not exists (select 1 from kv_expiry e where e.queue = kv.queue and e.key = kv.key "
+    "and e.expires <= ?)"
 )
 # Takes the next message in dequeue order; shared by dequeue and lease.
 _POP_TASK = (
@@ -70,6 +86,8 @@ class SqliteStorage(BaseStorage):
     supports_priority = True
     supports_leases = True
     supports_blocking_dequeue = True
+    #: What the driver raises for "database is locked" (and other operational errors).
+    _operational_error: type[Exception] = sqlite3.OperationalError
 
     def __init__(
         self,
@@ -104,7 +122,7 @@ class SqliteStorage(BaseStorage):
         self._result_wakeups = WakeChannel(channel_directory(self.filename, name, "results"))
         self._local = threading.local()
         if create_tables:
-            self._create_tables()
+            self.initialize_schema()
 
     # -- connections ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -143,7 +161,7 @@ class SqliteStorage(BaseStorage):
         while True:
             try:
                 return operation()
-            except sqlite3.OperationalError as exc:
+            except self._operational_error as exc:
                 message = str(exc)
                 if "locked" not in message and "busy" not in message:
                     raise
@@ -182,7 +200,9 @@ class SqliteStorage(BaseStorage):
 
         return self._with_retry(attempt)
 
-    def _create_tables(self) -> None:
+    def initialize_schema(self) -> None:
+        """Create the tables, indexes and triggers that are missing (``create_tables=True``
+        does it on construction)."""
         autoincrement = " autoincrement" if self.strict_fifo else ""
         for statement in _SCHEMA:
             self._execute(statement.format(autoincrement=autoincrement))
@@ -378,17 +398,17 @@ class SqliteStorage(BaseStorage):
         self._execute("delete from schedule where queue = ?", (self.name,))
 
     # -- key/value -----------------------------------------------------------------------------
-    def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
+    def put_data(self, key: Key, value: bytes, is_result: bool = False) -> None:
         self._execute(
             "insert or replace into kv (queue, key, value) values (?, ?, ?)",
-            (self.name, key, value),
+            (self.name, key_text(key), value),
         )
         if is_result:
             self._result_wakeups.notify()
 
     def wait_result(
         self,
-        key: str,
+        key: Key,
         timeout: float | None = None,
         backoff: float = 1.15,
         max_delay: float = 1.0,
@@ -399,53 +419,85 @@ class SqliteStorage(BaseStorage):
     def sleep_for_result(self, delay: float) -> bool:
         return self._result_wakeups.wait(delay)
 
-    def peek_data(self, key: str) -> Any:
-        row = self._fetchone("select value from kv where queue = ? and key = ?", (self.name, key))
-        return EmptyData if row is None else bytes(row[0])
-
-    def pop_data(self, key: str) -> Any:
+    def peek_data(self, key: Key) -> Any:
         row = self._fetchone(
-            "delete from kv where queue = ? and key = ? returning value", (self.name, key)
+            f"select value from kv where queue = ? and key = ? and {_LIVE}",
+            (self.name, key_text(key), time.time()),
         )
         return EmptyData if row is None else bytes(row[0])
 
-    def delete_data(self, key: str) -> bool:
-        cursor = self._execute("delete from kv where queue = ? and key = ?", (self.name, key))
+    def pop_data(self, key: Key) -> Any:
+        row = self._fetchone(
+            f"delete from kv where queue = ? and key = ? and {_LIVE} returning value",
+            (self.name, key_text(key), time.time()),
+        )
+        return EmptyData if row is None else bytes(row[0])
+
+    def delete_data(self, key: Key) -> bool:
+        cursor = self._execute(
+            f"delete from kv where queue = ? and key = ? and {_LIVE}",
+            (self.name, key_text(key), time.time()),
+        )
         return cursor.rowcount > 0
 
-    def has_data_for_key(self, key: str) -> bool:
-        row = self._fetchone("select 1 from kv where queue = ? and key = ?", (self.name, key))
+    def has_data_for_key(self, key: Key) -> bool:
+        row = self._fetchone(
+            f"select 1 from kv where queue = ? and key = ? and {_LIVE}",
+            (self.name, key_text(key), time.time()),
+        )
         return row is not None
 
-    def put_if_empty(self, key: str, value: bytes) -> bool:
-        cursor = self._execute(
-            "insert or ignore into kv (queue, key, value) values (?, ?, ?)",
-            (self.name, key, value),
-        )
-        return cursor.rowcount == 1
+    def put_if_empty(self, key: Key, value: bytes, ttl: float | None = None) -> bool:
+        key, ttl = key_text(key), check_ttl(ttl)
+
+        def put(conn: sqlite3.Connection) -> bool:
+            now = time.time()
+            # Expired entries of this queue go first (their expiry rows go with them).
+            conn.execute(
+                "delete from kv where queue = ? and key in (select key from kv_expiry "
+                "where queue = ? and expires <= ?)",
+                (self.name, self.name, now),
+            )
+            stored = conn.execute(
+                "insert or ignore into kv (queue, key, value) values (?, ?, ?)",
+                (self.name, key, value),
+            ).rowcount
+            if stored and ttl is not None:
+                conn.execute(
+                    "insert into kv_expiry (queue, key, expires) values (?, ?, ?)",
+                    (self.name, key, now + ttl),
+                )
+            return stored == 1
+
+        return self._transaction(put)
 
     def result_store_size(self) -> int:
-        return int(self._fetchone("select count(*) from kv where queue = ?", (self.name,))[0])
+        row = self._fetchone(
+            f"select count(*) from kv where queue = ? and {_LIVE}", (self.name, time.time())
+        )
+        return int(row[0])
 
     def result_items(self) -> dict[str, bytes]:
-        rows = self._fetchall("select key, value from kv where queue = ?", (self.name,))
+        rows = self._fetchall(
+            f"select key, value from kv where queue = ? and {_LIVE}", (self.name, time.time())
+        )
         return {key: bytes(value) for key, value in rows}
 
     def flush_results(self) -> None:
         self._execute("delete from kv where queue = ?", (self.name,))
 
     # -- counters ------------------------------------------------------------------------------
-    def incr(self, key: str, amount: int = 1) -> int:
+    def incr(self, key: Key, amount: int = 1) -> int:
         row = self._fetchone(
             "insert into counter (queue, key, value) values (?, ?, ?) "
             "on conflict (queue, key) do update set value = value + excluded.value "
             "returning value",
-            (self.name, key, amount),
+            (self.name, key_text(key), amount),
         )
         return int(row[0])
 
-    def delete_counter(self, key: str) -> None:
-        self._execute("delete from counter where queue = ? and key = ?", (self.name, key))
+    def delete_counter(self, key: Key) -> None:
+        self._execute("delete from counter where queue = ? and key = ?", (self.name, key_text(key)))
 
     def flush_counters(self) -> None:
         self._execute("delete from counter where queue = ?", (self.name,))
