@@ -118,6 +118,24 @@ def test_then_with_task_instances_and_arguments(huey: MemoryHuey, tasks: Any, dr
     assert results.get() == [3, 13, ("show", ("own", "more", 13), {"k": "own", "j": 1})]
 
 
+def test_a_task_instance_cannot_make_a_loop(tasks: Any) -> None:
+    add, handler = tasks["add"], tasks["handler"]
+    first, second = add.s(1), add.s()
+    first.then(second)
+    with pytest.raises(ValueError):
+        second.then(first)
+    with pytest.raises(ValueError):
+        first.then(second)  # Already its child: it would follow itself.
+    assert first.pipeline() == [first, second] and second.args == ()
+    shared = handler.s()
+    first.error(shared)
+    with pytest.raises(ValueError):
+        first.error(shared)
+    with pytest.raises(ValueError):
+        shared.error(first)
+    assert shared.on_error is None
+
+
 def test_group_and_chord_then_take_task_instances_with_arguments(
     huey: MemoryHuey, tasks: Any, drain: Any
 ) -> None:

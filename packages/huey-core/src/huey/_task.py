@@ -125,7 +125,9 @@ class Task:
 
         ``task`` is a task function or a ``Task``; ``args`` and ``kwargs`` are added to its own.
         """
-        self._tail().on_complete = _as_task(task, args, kwargs)
+        tail = self._tail()
+        _refuse_loop(task, tail, "on_complete")
+        tail.on_complete = _as_task(task, args, kwargs)
         return self
 
     def error(self, task: TaskWrapper | Task, *args: Any, **kwargs: Any) -> Task:
@@ -136,6 +138,7 @@ class Task:
         handler = self
         while handler.on_error is not None:
             handler = handler.on_error
+        _refuse_loop(task, handler, "on_error")
         handler.on_error = _as_task(task, args, kwargs)
         return self
 
@@ -190,6 +193,16 @@ def _as_task(task: TaskWrapper | Task, args: tuple[Any, ...], kwargs: dict[str, 
         extend_data(task, kwargs)
         return task
     raise TypeError(f"expected a task function or a Task, got {task!r}")
+
+
+def _refuse_loop(task: TaskWrapper | Task, end: Task, link: str) -> None:
+    """Refuse to link ``end`` to a Task instance that leads back to it through ``link``: the
+    chain would never end (when walked, serialized or run)."""
+    node = task if isinstance(task, Task) else None
+    while node is not None:
+        if node is end:
+            raise ValueError(f"{task!r} is already in this chain: it would loop")
+        node = getattr(node, link)
 
 
 def extend_data(task: Task, value: Any) -> None:
