@@ -234,8 +234,10 @@ def test_example_project_end_to_end(
     assert "+ orders.tasks.process_order" in banner
     assert "+ orders.tasks.nightly_cleanup (periodic)" in banner
     assert "reports.tasks" not in banner
-    # One traceback: the Django task that raises on purpose.
-    assert banner.count("Traceback") == 1 and "ValueError: no thanks" in banner
+    # The only tracebacks are of the Django task that raises on purpose: the framework logs
+    # it, and huey reports the failed runner task (its signals see it, as in huey 3.5.4).
+    assert banner.count("Traceback") == banner.count("ValueError: no thanks") >= 1
+    assert "task huey.contrib.djhuey.tasks_backend.djtasks.run: " in banner
     reports_banner = reports_log.read_text()
     assert "'shop-reports'" in reports_banner and "+ reports.tasks.sales_report" in reports_banner
     assert "orders.tasks" not in reports_banner and "consumer stopped" in reports_banner

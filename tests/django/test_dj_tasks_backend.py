@@ -11,6 +11,7 @@ import django
 import pytest
 from conftest import run_queued
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 from orders import jobs
@@ -29,11 +30,20 @@ from huey.contrib.djhuey.tasks_backend import (
 )
 
 if tb.FRAMEWORK == "django.tasks":
-    from django.tasks import task_backends
+    from django.tasks import task, task_backends
 else:
-    from django_tasks import task_backends  # type: ignore[no-redef]
+    from django_tasks import task, task_backends  # type: ignore[no-redef]
 
 BACKEND = "huey.contrib.djhuey.tasks_backend.HueyBackend"
+#: The example project's backend (shopsite.settings), which accepts async tasks.
+EXAMPLE_BACKEND = {"BACKEND": BACKEND, "OPTIONS": {"async_tasks": True}}
+
+#: Not importable from its module path ("test_dj_tasks_backend.<lambda>").
+anonymous = task()(lambda: 1)
+
+
+async def _coroutine_function() -> int:
+    return 1
 
 
 def test_the_framework_of_this_django() -> None:
@@ -51,7 +61,25 @@ def test_the_configured_backend_and_its_flags() -> None:
     assert backend.supports_priority is True
     assert backend.supports_defer is True
     assert backend.supports_get_result is True
-    assert backend.supports_async_task is True
+    assert backend.supports_async_task is True  # OPTIONS["async_tasks"]
+
+
+def test_async_tasks_only_where_the_backend_accepts_them() -> None:
+    tasks = {"default": EXAMPLE_BACKEND, "strict": {"BACKEND": BACKEND}}
+    with override_settings(TASKS=tasks):
+        assert task_backends["strict"].supports_async_task is False  # As huey 3.5.4's.
+        with pytest.raises(InvalidTask, match="async"):
+            task(backend="strict")(_coroutine_function)
+        accepted = task(backend="default")(_coroutine_function)
+        assert accepted.backend == "default"
+        with pytest.raises(InvalidTask, match="async"):
+            jobs.double.using(backend="strict")
+
+
+def test_a_task_not_importable_from_its_path_is_refused_at_enqueue() -> None:
+    with pytest.raises(InvalidTask, match="importable"):
+        anonymous.enqueue()
+    assert (HUEY.pending_count(), HUEY.result_count()) == (0, 0)
 
 
 @pytest.fixture
@@ -145,7 +173,9 @@ def test_enqueue_run_and_get_result() -> None:
     assert result.backend == "default" and result.args == ["ada"]
     assert HUEY.pending_count() == 1
     (queued,) = HUEY.pending()
-    assert queued.id == result.id and queued.name == "huey.contrib.djhuey._runner.run_django_task"
+    # huey 3.5.4's runner and arguments, so that either implementation's consumer runs it.
+    assert queued.id == result.id and queued.name == "djtasks.run"
+    assert queued.args == ("orders.jobs.customer_total", ["ada"], {})
 
     ready = jobs.customer_total.get_result(result.id)
     assert ready.status == TaskResultStatus.READY and ready.started_at is None
@@ -197,6 +227,14 @@ def test_priority_becomes_the_huey_priority() -> None:
     assert first is not None and first.priority == 50
 
 
+def test_higher_priorities_run_first() -> None:
+    jobs.customer_total.enqueue("zero")
+    jobs.customer_total.using(priority=10).enqueue("ten")
+    jobs.customer_total.using(priority=-10).enqueue("minus ten")
+    taken = [HUEY.dequeue() for _ in range(3)]
+    assert [t.args[1] for t in taken if t is not None] == [["ten"], ["zero"], ["minus ten"]]
+
+
 def test_run_after_is_scheduled() -> None:
     when = timezone.now() + dt.timedelta(hours=1)
     result = jobs.customer_total.using(run_after=when).enqueue("later")
@@ -217,6 +255,91 @@ def test_queue_name_is_a_djhuey_queue() -> None:
     run_queued("reports")
     result.refresh()
     assert result.return_value == 1
+
+
+@pytest.mark.parametrize(
+    "params", [{"ENQUEUE_ON_COMMIT": True}, {"OPTIONS": {"enqueue_on_commit": True}}]
+)
+def test_enqueue_on_commit(params: dict[str, Any]) -> None:
+    options = {**EXAMPLE_BACKEND["OPTIONS"], **params.get("OPTIONS", {})}  # type: ignore[dict-item]
+    with override_settings(TASKS={"default": {**EXAMPLE_BACKEND, **params, "OPTIONS": options}}):
+        Order.objects.create(customer="c", total=3)
+        with transaction.atomic():
+            result = jobs.customer_total.enqueue("c")
+            assert result.status == TaskResultStatus.READY and result.enqueued_at is None
+            assert (HUEY.pending_count(), HUEY.result_count()) == (0, 0)
+            with pytest.raises(TaskResultDoesNotExist):
+                result.refresh()
+        assert HUEY.pending_count() == 1
+        run_queued()
+        result.refresh()
+        assert result.enqueued_at is not None and result.return_value == {
+            "customer": "c",
+            "total": 3,
+        }
+
+        with pytest.raises(ZeroDivisionError), transaction.atomic():
+            dropped = jobs.customer_total.enqueue("c")
+            _ = 1 / 0
+        assert HUEY.pending_count() == 0  # Rolled back: never enqueued.
+        with pytest.raises(TaskResultDoesNotExist):
+            dropped.refresh()
+
+        outside = jobs.customer_total.enqueue("c")  # No transaction: enqueued at once.
+        assert outside.enqueued_at is not None and HUEY.pending_count() == 1
+
+
+def test_without_enqueue_on_commit_a_rollback_does_not_unqueue() -> None:
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        result = jobs.customer_total.enqueue("r")
+        assert result.enqueued_at is not None
+        _ = 1 / 0
+    assert HUEY.pending_count() == 1
+
+
+def test_the_records_and_messages_of_huey_354() -> None:
+    """A Django task enqueued by a huey 3.5.4 application: its message runs the task through
+    huey 3.5.4's runner name and arguments, and its record is read and updated in its layout."""
+    from huey.contrib.djhuey._runner import runner_for
+
+    Order.objects.create(customer="old", total=7)
+    enqueued = timezone.now().isoformat()
+    message = runner_for(HUEY).s("orders.jobs.customer_total", ["old"], {})
+    record = {
+        "id": message.id,
+        "backend": "default",
+        "task_path": "orders.jobs.customer_total",
+        "priority": 0,
+        "queue_name": "default",
+        "takes_context": False,
+        "run_after": None,
+        "status": "READY",
+        "enqueued_at": enqueued,
+        "started_at": None,
+        "last_attempted_at": None,
+        "finished_at": None,
+        "args": ["old"],
+        "kwargs": {},
+        "return_value": None,
+        "errors": [],
+        "worker_ids": [],
+    }
+    HUEY.put_result(f"djt.{message.id}", record)
+    HUEY.enqueue(message)
+    assert jobs.customer_total.get_result(message.id).status == TaskResultStatus.READY
+    run_queued()
+    result = jobs.customer_total.get_result(message.id)
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert result.return_value == {"customer": "old", "total": 7}
+    stored = HUEY.get(f"djt.{message.id}", peek=True)
+    assert set(stored) == set(record)
+    assert stored["status"] == "SUCCESSFUL" and stored["enqueued_at"] == enqueued
+    assert isinstance(stored["finished_at"], str)  # ISO 8601, as huey 3.5.4 writes them.
+
+    failing = jobs.refuse.enqueue("old")
+    run_queued()
+    (error,) = HUEY.get(f"djt.{failing.id}", peek=True)["errors"]
+    assert error[0] == "builtins.ValueError" and "old" in error[1]
 
 
 def test_unknown_result_ids() -> None:
@@ -288,8 +411,6 @@ def test_framework_signals() -> None:
 
 
 def test_runner_is_registered_on_every_queue() -> None:
-    from huey.contrib.djhuey._runner import RUNNER_NAME
-
     for huey in djhuey.HUEYS.values():
-        assert f"huey.contrib.djhuey._runner.{RUNNER_NAME}" in huey._registry
+        assert "huey.contrib.djhuey.tasks_backend.djtasks.run" in huey._registry
     assert isinstance(HUEY, SqliteHuey)

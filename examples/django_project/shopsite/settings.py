@@ -99,4 +99,9 @@ HUEY_QUEUES = {
 if django.VERSION < (6, 0) and importlib.util.find_spec("django_tasks") is not None:
     INSTALLED_APPS.append("django_tasks")
 if django.VERSION >= (6, 0) or "django_tasks" in INSTALLED_APPS:
-    TASKS = {"default": {"BACKEND": "huey.contrib.djhuey.tasks_backend.HueyBackend"}}
+    TASKS = {
+        "default": {
+            "BACKEND": "huey.contrib.djhuey.tasks_backend.HueyBackend",
+            "OPTIONS": {"async_tasks": True},  # orders.jobs.double is an async def task.
+        }
+    }

@@ -14,9 +14,14 @@ if TYPE_CHECKING:
     from huey._task import Task, TaskWrapper
     from huey.api import Huey
 
-RUNNER_NAME = "run_django_task"
-#: Marks the records (Django TaskResults) that tasks_backend keeps in a queue's result store.
-RECORD_MARK = "djhuey.task_result"
+#: The runner's task name and module: huey 3.5.4's, so that either consumer runs the Django
+#: tasks the other's application enqueued. Its message's arguments are (task path, args, kwargs).
+RUNNER_NAME = "djtasks.run"
+RUNNER_MODULE = "huey.contrib.djhuey.tasks_backend"
+RUNNER_TASK = f"{RUNNER_MODULE}.{RUNNER_NAME}"
+#: Where tasks_backend keeps a Django task's record (its TaskResult) in the result store: under
+#: this prefix and the result id, which is the huey task's id.
+RECORD_PREFIX = "djt."
 BACKEND_PATH = "huey.contrib.djhuey.tasks_backend."
 
 _runners: weakref.WeakKeyDictionary[Huey, TaskWrapper] = weakref.WeakKeyDictionary()
@@ -27,12 +32,13 @@ def runner_for(huey: Huey) -> TaskWrapper:
     wrapper = _runners.get(huey)
     if wrapper is None:
 
-        def run_django_task(record: dict[str, Any], task: Task) -> dict[str, Any] | None:
-            from huey.contrib.djhuey.tasks_backend import execute_record
+        def run(task_path: str, args: list[Any], kwargs: dict[str, Any], task: Task) -> None:
+            from huey.contrib.djhuey.tasks_backend import execute
 
-            return execute_record(huey, task.id, record)
+            execute(huey, task.id, task_path, args, kwargs)
 
-        wrapper = huey.task(context=True, name=RUNNER_NAME)(run_django_task)
+        run.__module__ = RUNNER_MODULE  # Named after the module that defines it in huey 3.5.4.
+        wrapper = huey.task(context=True, name=RUNNER_NAME)(run)
         _runners[huey] = wrapper
     return wrapper
 

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
-from huey.contrib.djhuey._runner import RECORD_MARK, RUNNER_NAME
+from huey.contrib.djhuey._runner import RUNNER_TASK
 from huey.contrib.djhuey.models import Queue
 from huey.registry import Message
 
@@ -61,11 +61,10 @@ def _pending_task(huey: Any, data: bytes) -> PendingTask | str:
     except Exception as exc:
         return f"unreadable message ({len(data)} bytes): {exc}"
     name, args, kwargs = message.name, tuple(message.args or ()), dict(message.kwargs or {})
-    record = args[0] if len(args) == 1 and isinstance(args[0], dict) else {}
-    if (name or "").endswith(f"._runner.{RUNNER_NAME}") and record.get("mark") == RECORD_MARK:
+    if name == RUNNER_TASK and len(args) == 3:
         # A Django task (tasks_backend): show the task and its arguments, not the runner's.
-        name = f"{record.get('task')} (Django task)"
-        args, kwargs = tuple(record.get("args") or ()), dict(record.get("kwargs") or {})
+        name = f"{args[0]} (Django task)"
+        args, kwargs = tuple(args[1] or ()), dict(args[2] or {})
     eta = message.eta
     if eta is not None and eta.tzinfo is None and huey.utc:
         eta = eta.replace(tzinfo=dt.UTC)  # huey keeps naive UTC; shown in the site's zone.
