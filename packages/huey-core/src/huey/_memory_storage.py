@@ -56,8 +56,10 @@ class MemoryStorage(BaseStorage):
             self._leases = {}
 
     def lease(self, visibility_timeout: float) -> Lease | None:
-        now = time.monotonic()
         with self._lock:
+            # Read once the lock is held: a deadline counted from before waiting for it would
+            # lapse that much early.
+            now = time.monotonic()
             lapsed = min(self._leases.items(), key=lambda item: item[1][0], default=None)
             if lapsed is not None and lapsed[1][0] <= now:
                 _, deliveries, data = self._leases.pop(lapsed[0])
@@ -75,8 +77,8 @@ class MemoryStorage(BaseStorage):
             return self._leases.pop(lease_id, None) is not None
 
     def extend_lease(self, lease_id: str, visibility_timeout: float) -> bool:
-        now = time.monotonic()
         with self._lock:
+            now = time.monotonic()  # Once the lock is held, as in lease().
             held = self._leases.get(lease_id)
             if held is None or held[0] <= now:
                 return False
