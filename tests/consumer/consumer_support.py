@@ -36,9 +36,18 @@ def events_of(directory: str | Path, kind: str) -> list[list[str]]:
 class ConsumerRun:
     """A ``huey_consumer apps.basic.huey`` subprocess on ``directory``'s FileHuey."""
 
-    def __init__(self, directory: Path, args: list[str], entry: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        args: list[str],
+        entry: list[str] | None = None,
+        new_session: bool = False,
+    ) -> None:
+        """``new_session``: the consumer leads its own process group, so a test can signal the
+        whole group (consumer and worker processes) as a service manager does."""
         self.directory = directory
         self.log_path = directory / "consumer.log"
+        self.new_session = new_session
         env = {**os.environ, "HUEY_TEST_DIR": str(directory), "PYTHONUNBUFFERED": "1"}
         env.pop("PYTHONPATH", None)  # The consumer must find the app through its cwd.
         command = entry or [str(CONSUMER_SCRIPT)]
@@ -49,6 +58,7 @@ class ConsumerRun:
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=new_session,
         )
 
     @property
@@ -77,6 +87,10 @@ class ConsumerRun:
     def send(self, sig: int) -> None:
         self.process.send_signal(sig)
 
+    def send_to_group(self, sig: int) -> None:
+        """``sig`` to the consumer and its worker processes at once (needs ``new_session``)."""
+        os.killpg(self.process.pid, sig)
+
     def wait(self, timeout: float = 20.0) -> int:
         try:
             return self.process.wait(timeout)
@@ -89,6 +103,11 @@ class ConsumerRun:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
+        if self.new_session:  # Worker processes left behind by a failed test.
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self._log.close()
 
 

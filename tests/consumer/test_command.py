@@ -69,6 +69,71 @@ def test_sigterm_interrupts_running_tasks_and_signals_them(
     assert [task.id for task in app.huey.pending()] == [result.id]
 
 
+@pytest.mark.parametrize("worker_type", WORKER_TYPES)
+def test_graceful_signal_term_lets_running_tasks_finish_even_sent_to_the_group(
+    app: Any, run_consumer: Any, worker_type: str
+) -> None:
+    # -g TERM, as under systemd/Docker/Kubernetes: SIGTERM to every process of the group,
+    # worker processes included, still lets the running task finish.
+    run = run_consumer("-w", "2", "-k", worker_type, "-g", "TERM", *FAST, new_session=True)
+    run.wait_started(workers=2)
+    result = app.nap(1.0, "finishing")
+    wait_for(lambda: run.events("begin"), what="the task to start")
+    run.send_to_group(signal.SIGTERM)
+    assert run.wait() == 0
+    assert [e[0] for e in run.events("end")] == ["finishing"]
+    assert result.get() == "finishing"
+    assert run.events("interrupted") == []
+    assert len(run.events("shutdown")) == 2
+    assert (
+        "- graceful shutdown: SIGTERM waits for running tasks, SIGINT interrupts them" in run.log()
+    )
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_graceful_signal_term_makes_sigint_interrupt(
+    app: Any, run_consumer: Any, worker_type: str
+) -> None:
+    run = run_consumer("-w", "1", "-k", worker_type, "--graceful-signal=TERM", *FAST)
+    run.wait_started()
+    result = app.nap(120, "endless")
+    wait_for(lambda: run.events("begin"), what="the task to start")
+    run.send(signal.SIGINT)
+    assert run.wait() == 0
+    assert run.events("end") == []
+    assert [e[0] for e in run.events("interrupted")] == [result.id]
+
+
+def test_graceful_signal_term_a_second_sigterm_interrupts(app: Any, run_consumer: Any) -> None:
+    run = run_consumer("-w", "1", "-g", "TERM", *FAST)
+    run.wait_started()
+    result = app.nap(120, "stubborn")
+    wait_for(lambda: run.events("begin"), what="the task to start")
+    run.send(signal.SIGTERM)
+    wait_for(lambda: "waiting for running tasks" in run.log(), what="graceful shutdown")
+    assert run.process.poll() is None  # Still waiting for the task.
+    run.send(signal.SIGTERM)
+    assert run.wait() == 0
+    assert [e[0] for e in run.events("interrupted")] == [result.id]
+
+
+def test_default_signals_sent_to_the_group_sigint_is_still_graceful(
+    app: Any, run_consumer: Any
+) -> None:
+    # Ctrl-C in a terminal signals the whole group: process workers ignore SIGINT by default.
+    run = run_consumer("-w", "1", "-k", "process", *FAST, new_session=True)
+    run.wait_started()
+    result = app.nap(1.0, "finishing")
+    wait_for(lambda: run.events("begin"), what="the task to start")
+    run.send_to_group(signal.SIGINT)
+    assert run.wait() == 0
+    assert result.get() == "finishing"
+    assert run.events("interrupted") == []
+    assert (
+        "- graceful shutdown: SIGINT waits for running tasks, SIGTERM interrupts them" in run.log()
+    )
+
+
 def test_a_second_sigint_interrupts(app: Any, run_consumer: Any) -> None:
     run = run_consumer("-w", "1", *FAST)
     run.wait_started()

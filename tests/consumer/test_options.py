@@ -31,6 +31,8 @@ ALL_FLAGS = [
     ("-f", "--flush-locks"),
     ("-L", "--extra-locks"),
     ("-t", "--shutdown-timeout"),
+    ("-g", "--graceful-signal"),
+    ("-S", "--simple"),
 ]
 
 
@@ -54,6 +56,7 @@ def test_defaults_are_the_documented_ones() -> None:
         "flush_locks": False,
         "extra_locks": (),
         "shutdown_timeout": None,
+        "graceful_signal": "INT",
     }
     assert config.loglevel == logging.INFO
 
@@ -62,6 +65,7 @@ def test_every_option_parses_into_consumer_kwargs() -> None:
     config = parse(
         *("-w", "8", "-k", "process", "-n", "-d", "0.5", "-m", "2", "-b", "1.05"),
         *("-c", "3", "-C", "-s", "30", "-o", "-L", "a, b", "-t", "7", "-l", "x.log", "-v"),
+        *("-g", "TERM", "-S"),
     )
     assert config.values == {
         "workers": 8,
@@ -77,7 +81,9 @@ def test_every_option_parses_into_consumer_kwargs() -> None:
         "flush_locks": True,  # -L implies -f
         "extra_locks": ("a", "b"),
         "shutdown_timeout": 7.0,
+        "graceful_signal": "TERM",
     }
+    assert config.simple_log is True
     assert config.logfile == "x.log"
     assert config.loglevel == logging.DEBUG
     assert parse("-q").loglevel == logging.ERROR
@@ -121,6 +127,11 @@ def test_a_framework_command_reuses_the_options_with_renames_and_settings() -> N
         ({"initial_delay": 1.0, "max_delay": 0.5}, "-m/--max-delay"),
         ({"scheduler_interval": 0}, "-s/--scheduler-interval"),
         ({"scheduler_interval": 61}, "-s/--scheduler-interval"),
+        ({"scheduler_interval": 7}, "-s/--scheduler-interval"),
+        ({"scheduler_interval": 45}, "-s/--scheduler-interval"),
+        ({"scheduler_interval": 0.7}, "-s/--scheduler-interval"),
+        ({"graceful_signal": "HUP"}, "-g/--graceful-signal"),
+        ({"graceful_signal": "int"}, "-g/--graceful-signal"),
         ({"health_check_interval": 0}, "-c/--health-check-interval"),
         ({"shutdown_timeout": -1}, "-t/--shutdown-timeout"),
         ({"worker_type": "fiber"}, "-k/--worker-type"),
@@ -129,8 +140,63 @@ def test_a_framework_command_reuses_the_options_with_renames_and_settings() -> N
 def test_invalid_values_are_refused_naming_the_option(values: dict, flag: str) -> None:
     with pytest.raises(ConfigurationError, match=flag):
         ConsumerConfig(**values).validate()
+    with pytest.raises(ValueError, match=flag):  # What huey's validate() raises.
+        ConsumerConfig(**values).validate()
     with pytest.raises(ConfigurationError, match=flag):  # The same check guards the API.
         MemoryHuey("invalid").create_consumer(**values)
+
+
+@pytest.mark.parametrize("interval", [0.1, 0.5, 1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60])
+def test_scheduler_intervals_that_divide_a_minute_are_accepted(interval: float) -> None:
+    ConsumerConfig(scheduler_interval=interval).validate()
+
+
+def test_an_entry_script_uses_the_optparse_parser_as_with_huey() -> None:
+    # huey's huey_consumer, copied into users' own scripts: optparse, (options, args).
+    parser = OptionParserHandler().get_option_parser()
+    options, args = parser.parse_args(["-w", "4", "-t", "2.5", "--graceful-signal=TERM", "a.huey"])
+    assert args == ["a.huey"]
+    given = {k: v for k, v in vars(options).items() if v is not None}
+    assert given == {"workers": 4, "shutdown_timeout": 2.5, "graceful_signal": "TERM"}
+    config = ConsumerConfig(**given)
+    config.validate()
+    consumer = MemoryHuey("script").create_consumer(**config.values)
+    assert (consumer.workers, consumer.shutdown_timeout, consumer.graceful_signal) == (
+        4,
+        2.5,
+        "TERM",
+    )
+    assert (consumer.default_delay, consumer.scheduler_interval, consumer.periodic) == (
+        0.1,
+        1.0,
+        True,
+    )
+    assert MemoryHuey("default").create_consumer().graceful_signal == "INT"
+    # Every option is there, in the same three groups as huey's parser.
+    handler = OptionParserHandler()
+    groups = [
+        handler.get_logging_options(),
+        handler.get_worker_options(),
+        handler.get_scheduler_options(),
+    ]
+    flags = [(short, long) for group in groups for short, long, _ in group]
+    assert sorted(flags) == sorted(ALL_FLAGS)
+    assert ("-g", "--graceful-signal") in [(s, lo) for s, lo, _ in groups[1]]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["-g", "HUP"])
+
+
+def test_simple_log_format(tmp_path: Path) -> None:
+    logfile = tmp_path / "huey.log"
+    logger = logging.getLogger("huey.test-simple-log")
+    logger.propagate = False
+    ConsumerConfig(logfile=str(logfile), simple_log=True).setup_logger(logger)
+    logger.info("hello")
+    for handler in logger.handlers:
+        handler.close()
+    line = logfile.read_text().strip()
+    # "HH:MM:SS hello": no level, logger name or process.
+    assert line.endswith(" hello") and len(line) == len("00:00:00 hello")
 
 
 def test_setup_logger_writes_to_the_logfile_at_the_chosen_level(tmp_path: Path) -> None:

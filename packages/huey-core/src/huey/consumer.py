@@ -9,6 +9,9 @@ the supervisor in a background thread for embedding, ``stop()`` ends it.
   is sent for each.
 * SIGHUP (``restart()``): let running tasks finish, then start a fresh set of workers.
 
+``graceful_signal="TERM"`` (``-g TERM``) swaps SIGINT and SIGTERM, for supervisors that stop
+services with SIGTERM (systemd, Docker, Kubernetes).
+
 Worker types are plugins: see ``huey._workers``.
 """
 
@@ -33,8 +36,10 @@ from huey._workers import (
     load_worker_type,
     worker_types,
 )
-from huey._workers.base import INTERRUPT_GRACE
+from huey._workers.base import INTERRUPT_GRACE, shutdown_signals
+from huey._workers.process import ForkSafeFlag, ProcessEnvironment
 from huey._workers.scheduler import Clock, Scheduler
+from huey._workers.thread import ThreadEnvironment
 from huey.consumer_options import ConsumerConfig, lock_names
 
 if TYPE_CHECKING:
@@ -44,8 +49,13 @@ logger = logging.getLogger("huey.consumer")
 
 # The pool plugin interface is re-exported here: ``from huey.consumer import WorkerPool``.
 __all__ = [
+    "WORKER_TO_ENVIRONMENT",
     "Consumer",
+    "ConsumerStopped",
+    "ForkSafeFlag",
+    "ProcessEnvironment",
     "Scheduler",
+    "ThreadEnvironment",
     "Worker",
     "WorkerInterrupted",
     "WorkerPool",
@@ -54,6 +64,17 @@ __all__ = [
 ]
 
 _POLL = 0.1  # Supervisor's longest sleep: signal handlers only set flags, read this often.
+
+# How the core worker types run their workers (stop flag, creating a worker, its timeouts), by
+# worker type name, as in huey. The greenlet type is left out: describing it imports gevent.
+WORKER_TO_ENVIRONMENT: dict[str, type[ThreadEnvironment] | type[ProcessEnvironment]] = {
+    "thread": ThreadEnvironment,
+    "process": ProcessEnvironment,
+}
+
+
+class ConsumerStopped(RuntimeError):
+    """``start()`` or ``run()`` on a consumer that has already run: a consumer runs once."""
 
 
 class Consumer:
@@ -73,9 +94,13 @@ class Consumer:
         extra_locks: str | Iterable[str] | None = None,
         utc: bool | None = None,
         shutdown_timeout: float | None = None,
+        graceful_signal: str = "INT",
         clock: Clock | None = None,
     ) -> None:
-        """``clock`` returns the current naive datetime on which periodic tasks' crontabs are
+        """``graceful_signal``: ``"INT"`` (the default) or ``"TERM"``, the signal that stops
+        gracefully; the other one interrupts running tasks.
+
+        ``clock`` returns the current naive datetime on which periodic tasks' crontabs are
         checked (UTC, or local time with ``utc=False``); tests pass a controllable one."""
         config = ConsumerConfig(
             workers=workers,
@@ -91,12 +116,15 @@ class Consumer:
             flush_locks=flush_locks or bool(extra_locks),
             extra_locks=lock_names(extra_locks),
             shutdown_timeout=shutdown_timeout,
+            graceful_signal=graceful_signal,
         )
         config.validate()
         self.huey = huey
         self.config = config
         self.pool_class = load_worker_type(worker_type)
-        self.settings = WorkerSettings(workers, initial_delay, backoff, max_delay)
+        self.settings = WorkerSettings(
+            workers, initial_delay, backoff, max_delay, graceful_signal=graceful_signal
+        )
         self.utc = huey.utc if utc is None else utc
         # Held by the scheduler around storage calls and by us around fork(): a worker process
         # never starts life holding a storage lock taken by the scheduler thread.
@@ -118,6 +146,49 @@ class Consumer:
         self._stopped = threading.Event()
         self._startup_error: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self._ran = False
+
+    # -- huey's attribute names for the options (read-only) -------------------------------------
+    @property
+    def workers(self) -> int:
+        return self.config.workers
+
+    @property
+    def worker_type(self) -> str:
+        return self.pool_class.worker_type
+
+    @property
+    def periodic(self) -> bool:
+        return self.config.periodic
+
+    @property
+    def default_delay(self) -> float:
+        """The first polling interval (``initial_delay``, ``-d``)."""
+        return self.config.initial_delay
+
+    @property
+    def backoff(self) -> float:
+        return self.config.backoff
+
+    @property
+    def max_delay(self) -> float:
+        return self.config.max_delay
+
+    @property
+    def scheduler_interval(self) -> float:
+        return self.config.scheduler_interval
+
+    @property
+    def shutdown_timeout(self) -> float | None:
+        return self.config.shutdown_timeout
+
+    @property
+    def graceful_signal(self) -> str:
+        return self.config.graceful_signal
+
+    @property
+    def _health_check(self) -> bool:  # huey's (private) name for ``check_worker_health``.
+        return self.config.check_worker_health
 
     # -- public --------------------------------------------------------------------------------
     @property
@@ -126,6 +197,7 @@ class Consumer:
 
     def run(self) -> None:
         """Run until stopped, handling SIGINT/SIGTERM/SIGHUP when called in the main thread."""
+        self._claim_run()
         restore = self._install_signal_handlers()
         try:
             self._supervise()
@@ -134,8 +206,7 @@ class Consumer:
 
     def start(self) -> None:
         """Start in background threads of this process and return once workers are up."""
-        if self._thread is not None:
-            raise RuntimeError("this consumer was already started")
+        self._claim_run()
         self._thread = threading.Thread(
             target=self._supervise_quietly, name="Consumer", daemon=True
         )
@@ -156,6 +227,11 @@ class Consumer:
         self._restart = True
         self._wake.set()
 
+    def _claim_run(self) -> None:
+        if self._ran:
+            raise ConsumerStopped("this consumer was already started; create a new one")
+        self._ran = True
+
     # -- requests ------------------------------------------------------------------------------
     def _request_stop(self, graceful: bool) -> None:
         if graceful and self._stop_mode is None:
@@ -169,16 +245,17 @@ class Consumer:
             return lambda: None
 
         # Handlers only set flags (no locks: they may interrupt the thread holding one).
-        def on_int(signum: int, frame: FrameType | None) -> None:
+        def on_graceful(signum: int, frame: FrameType | None) -> None:
             self._stop_mode = "graceful" if self._stop_mode is None else "forced"
 
-        def on_term(signum: int, frame: FrameType | None) -> None:
+        def on_interrupt(signum: int, frame: FrameType | None) -> None:
             self._stop_mode = "forced"
 
         def on_hup(signum: int, frame: FrameType | None) -> None:
             self._restart = True
 
-        handlers = {signal.SIGINT: on_int, signal.SIGTERM: on_term}
+        graceful, interrupt = shutdown_signals(self.config.graceful_signal)
+        handlers = {graceful: on_graceful, interrupt: on_interrupt}
         if hasattr(signal, "SIGHUP"):
             handlers[signal.SIGHUP] = on_hup
         previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
@@ -303,11 +380,12 @@ class Consumer:
             polling = (
                 f"polls every {c.initial_delay}s, x{c.backoff} when empty, up to {c.max_delay}s"
             )
+        graceful, interrupt = shutdown_signals(c.graceful_signal)
         shutdown = (
-            "waits for running tasks"
+            f"{graceful.name} waits for running tasks"
             if c.shutdown_timeout is None
-            else f"waits at most {c.shutdown_timeout}s"
-        )
+            else f"{graceful.name} waits at most {c.shutdown_timeout}s"
+        ) + f", {interrupt.name} interrupts them"
         delivery = self.huey.delivery
         if delivery == AT_LEAST_ONCE:
             delivery += (

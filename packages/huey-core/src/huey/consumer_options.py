@@ -1,7 +1,16 @@
 """The consumer's options: ``ConsumerConfig`` (values, validation, logging) and the
 command-line parser shared by ``huey_consumer`` and framework integrations.
 
-A framework command (Django's ``run_huey``) reuses both::
+An entry script of your own can do what huey's ``huey_consumer`` does::
+
+    parser = OptionParserHandler().get_option_parser()  # an optparse parser, as in huey
+    options, args = parser.parse_args()
+    config = ConsumerConfig(**{k: v for k, v in vars(options).items() if v is not None})
+    config.validate()
+    config.setup_logger()
+    load_my_huey(args[0]).create_consumer(**config.values).run()
+
+A framework command (Django's ``run_huey``) reuses the argparse form::
 
     handler = OptionParserHandler()
     handler.add_arguments(parser, rename={"verbose": ("-V", "--huey-verbose")})
@@ -18,17 +27,23 @@ import argparse
 import dataclasses
 import logging
 import logging.handlers
+import math
+import optparse
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from huey.exceptions import ConfigurationError
+from huey._workers.base import GRACEFUL_SIGNALS
+from huey.exceptions import ConfigurationError, ConsumerOptionError
 
 LOG_FORMAT = "[%(asctime)s] %(levelname)s:%(name)s:%(process)d:%(threadName)s:%(message)s"
+SIMPLE_LOG_FORMAT = "%(asctime)s %(message)s"  # -S/--simple, with the time as H:M:S.
 
 # ConsumerConfig fields that configure logging rather than the Consumer.
-_LOGGING_FIELDS = frozenset({"logfile", "verbose"})
+_LOGGING_FIELDS = frozenset({"logfile", "verbose", "simple_log"})
+# The options huey's parser lists under "Scheduler".
+_SCHEDULER_FIELDS = frozenset({"scheduler_interval", "periodic", "utc"})
 
 
 def lock_names(value: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -57,8 +72,10 @@ class ConsumerConfig:
     flush_locks: bool = False
     extra_locks: tuple[str, ...] = field(default_factory=tuple)
     shutdown_timeout: float | None = None  # None: a graceful stop waits for running tasks.
+    graceful_signal: str = "INT"  # "INT" or "TERM" stops gracefully; the other one interrupts.
     logfile: str | None = None
     verbose: bool | None = None  # True: DEBUG; False: errors only (quiet); None: INFO.
+    simple_log: bool | None = None  # True: "H:M:S message" lines.
 
     def __post_init__(self) -> None:
         self.extra_locks = lock_names(self.extra_locks)
@@ -68,12 +85,13 @@ class ConsumerConfig:
         return [f.name for f in dataclasses.fields(cls)]
 
     def validate(self) -> None:
-        """Raise ConfigurationError (one line, naming the option) for an unusable value."""
+        """Raise ConsumerOptionError (a ConfigurationError and a ValueError; one line, naming
+        the option) for an unusable value."""
         from huey._workers import worker_types
 
         def check(ok: bool, option: str, rule: str, value: Any) -> None:
             if not ok:
-                raise ConfigurationError(f"{option} {rule}, got {value!r}")
+                raise ConsumerOptionError(f"{option} {rule}, got {value!r}")
 
         check(
             _is_int(self.workers) and self.workers >= 1,
@@ -100,9 +118,10 @@ class ConsumerConfig:
             self.max_delay,
         )
         check(
-            _is_number(self.scheduler_interval) and 0 < self.scheduler_interval <= 60,
+            _is_number(self.scheduler_interval) and _divides_a_minute(self.scheduler_interval),
             "-s/--scheduler-interval",
-            "must be > 0 and <= 60 seconds",
+            "must divide 60 seconds evenly (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60 or a "
+            "fraction such as 0.5)",
             self.scheduler_interval,
         )
         check(
@@ -117,6 +136,12 @@ class ConsumerConfig:
             "-t/--shutdown-timeout",
             "must be >= 0",
             self.shutdown_timeout,
+        )
+        check(
+            self.graceful_signal in GRACEFUL_SIGNALS,
+            "-g/--graceful-signal",
+            "must be INT or TERM",
+            self.graceful_signal,
         )
         if isinstance(self.worker_type, str):
             installed = worker_types()
@@ -152,7 +177,10 @@ class ConsumerConfig:
             new = logging.handlers.WatchedFileHandler(self.logfile)  # Survives logrotate.
         else:
             new = logging.StreamHandler(sys.stderr)
-        new.setFormatter(logging.Formatter(LOG_FORMAT))
+        if self.simple_log:
+            new.setFormatter(logging.Formatter(SIMPLE_LOG_FORMAT, "%H:%M:%S"))
+        else:
+            new.setFormatter(logging.Formatter(LOG_FORMAT))
         setattr(new, "_huey_consumer", True)  # noqa: B010 - marks the handler we own
         logger.addHandler(new)
 
@@ -163,6 +191,14 @@ def _is_int(value: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _divides_a_minute(seconds: float) -> bool:
+    """0 < seconds <= 60 and a whole number of them make a minute: every minute's periodic
+    check then falls on a tick. Float-tolerant, so 0.1 counts."""
+    if not 0 < seconds <= 60:
+        return False
+    return math.isclose(round(60 / seconds) * seconds, 60, rel_tol=1e-9)
 
 
 @dataclass(frozen=True)
@@ -203,6 +239,8 @@ class OptionParserHandler:
                     help="log at DEBUG level"),
             _option("-q", "--quiet", dest="verbose", action="store_const", const=False,
                     help="log only errors and their tracebacks"),
+            _option("-S", "--simple", dest="simple_log", action="store_const", const=True,
+                    help="simple log lines: the time (H:M:S) and the message"),
             _option("-w", "--workers", dest="workers", type=int, metavar="N",
                     help=f"number of workers (default {d.workers})"),
             _option("-k", "--worker-type", dest="worker_type", metavar="TYPE",
@@ -225,7 +263,7 @@ class OptionParserHandler:
                     action="store_const", const=False, help="do not restart dead workers"),
             _option("-s", "--scheduler-interval", dest="scheduler_interval", type=float,
                     metavar="SECONDS",
-                    help="how often to move due scheduled tasks to the queue, at most 60 "
+                    help="how often to move due scheduled tasks to the queue; divides 60 "
                     f"(default {d.scheduler_interval})"),
             _option("-u", "--utc", dest="utc", action="store_const", const=True,
                     help="run crontabs of periodic tasks on UTC (the default, unless the Huey "
@@ -239,8 +277,13 @@ class OptionParserHandler:
                     help="comma-separated names of more locks to clear at startup (implies -f)"),
             _option("-t", "--shutdown-timeout", dest="shutdown_timeout", type=float,
                     metavar="SECONDS",
-                    help="on SIGINT, wait at most SECONDS for running tasks, then interrupt them "
-                    "(default: wait until they finish)"),
+                    help="on a graceful stop, wait at most SECONDS for running tasks, then "
+                    "interrupt them (default: wait until they finish)"),
+            _option("-g", "--graceful-signal", dest="graceful_signal", choices=GRACEFUL_SIGNALS,
+                    metavar="INT|TERM",
+                    help="the signal that stops gracefully; the other of INT and TERM interrupts "
+                    "running tasks (default INT; TERM suits supervisors such as systemd, "
+                    "Docker or Kubernetes)"),
         ]  # fmt: skip
 
     def add_arguments(
@@ -256,12 +299,14 @@ class OptionParserHandler:
             flags = tuple(rename.get(long_name, option.flags))
             parser.add_argument(*flags, **option.kwargs)
 
-    def get_option_parser(self) -> argparse.ArgumentParser:
+    def get_argument_parser(self) -> argparse.ArgumentParser:
+        """``huey_consumer``'s argparse parser: the import path and every option."""
         parser = OneLineErrorParser(
             prog="huey_consumer",
             description="Run a consumer for a Huey instance: workers execute its tasks, a "
             "scheduler enqueues scheduled and periodic ones. SIGINT stops gracefully (a second "
-            "SIGINT forces), SIGTERM interrupts running tasks, SIGHUP restarts the workers.",
+            "SIGINT forces), SIGTERM interrupts running tasks (-g TERM swaps the two), SIGHUP "
+            "restarts the workers.",
         )
         parser.add_argument(
             "import_path",
@@ -271,6 +316,46 @@ class OptionParserHandler:
         )
         self.add_arguments(parser)
         return parser
+
+    def get_option_parser(self) -> optparse.OptionParser:
+        """The options as huey's ``optparse`` parser: ``parse_args()`` returns ``(options,
+        args)``, ``args`` holding the import path; options not given are None."""
+        parser = optparse.OptionParser("Usage: %prog [options] path.to.huey_instance")
+        for short, long, kwargs in self._optparse_options(self.get_options()):
+            parser.add_option(short, long, **kwargs)
+        return parser
+
+    def get_logging_options(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """huey's logging group: ``(short flag, long flag, optparse keywords)`` triples."""
+        return self._optparse_options(self._group(_LOGGING_FIELDS))
+
+    def get_scheduler_options(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """huey's scheduler group: ``(short flag, long flag, optparse keywords)`` triples."""
+        return self._optparse_options(self._group(_SCHEDULER_FIELDS))
+
+    def get_worker_options(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """Every other option (workers, polling, health checks, locks, shutdown), as triples."""
+        return self._optparse_options(self._group(_LOGGING_FIELDS | _SCHEDULER_FIELDS, False))
+
+    def _group(self, dests: frozenset[str], inside: bool = True) -> list[ConsumerOption]:
+        return [o for o in self.get_options() if (o.dest in dests) == inside]
+
+    @staticmethod
+    def _optparse_options(
+        options: Iterable[ConsumerOption],
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        # optparse names types by string, and wants choices as a list.
+        types = {int: "int", float: "float"}
+        triples = []
+        for option in options:
+            kwargs = dict(option.kwargs)
+            if "type" in kwargs:
+                kwargs["type"] = types[kwargs["type"]]
+            if "choices" in kwargs:
+                kwargs["choices"] = list(kwargs["choices"])
+            short, long = option.flags
+            triples.append((short, long, kwargs))
+        return triples
 
     def config_from_namespace(
         self,
@@ -292,7 +377,7 @@ class OptionParserHandler:
 
     def parse_args(self, argv: Sequence[str] | None = None) -> tuple[str, ConsumerConfig]:
         """Parse ``huey_consumer``'s arguments; invalid ones exit with status 2."""
-        parser = self.get_option_parser()
+        parser = self.get_argument_parser()
         namespace = parser.parse_args(argv)
         try:
             config = self.config_from_namespace(namespace)

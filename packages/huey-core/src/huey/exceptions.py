@@ -13,6 +13,13 @@ class ConfigurationError(HueyException):
     """A Huey instance, storage or option is configured in a way that cannot work."""
 
 
+class ConsumerOptionError(ConfigurationError, ValueError):
+    """A consumer option with an unusable value.
+
+    Also a ValueError: what huey's ``ConsumerConfig.validate()`` raises.
+    """
+
+
 class TaskLockedException(HueyException):
     """A task lock could not be acquired."""
 

@@ -50,8 +50,10 @@ Building blocks for pools: :class:`Worker` runs one worker's loop (hooks, dequeu
 polling backoff of ``-d``/``-b``/``-m`` for storages without ``supports_blocking_dequeue``,
 bad messages dead-lettered by ``Huey.dequeue``, storage errors retried with backoff,
 ``Huey.execute``); its ``run_body`` argument holds a task body to its timeout
-(``run_with_alarm`` for processes, ``run_with_gevent_timeout`` for greenlets; threads rely on
-``task.check_timeout()``) and its ``in_body`` flag tells when an interrupt may be raised.
+(``ProcessEnvironment.timeout`` for processes, ``run_with_gevent_timeout`` for greenlets;
+threads rely on ``task.check_timeout()``) and its ``in_body`` flag tells when an interrupt may
+be raised. ``WorkerSettings.graceful_signal`` tells pools of other processes which signal their
+workers ignore and which one interrupts them.
 """
 
 from huey._workers.base import (
@@ -61,6 +63,7 @@ from huey._workers.base import (
     WorkerPool,
     WorkerSettings,
     load_worker_type,
+    shutdown_signals,
     worker_types,
 )
 from huey._workers.loop import Backoff, BodyRunner, StopFlag, Worker, run_plain
@@ -77,5 +80,6 @@ __all__ = [
     "WorkerSettings",
     "load_worker_type",
     "run_plain",
+    "shutdown_signals",
     "worker_types",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import signal
 from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, ClassVar
@@ -26,14 +27,32 @@ class WorkerInterrupted(BaseException):
     """
 
 
+# ``graceful_signal`` values: the signal that stops gracefully; the other one interrupts.
+GRACEFUL_SIGNALS = ("INT", "TERM")
+
+
+def shutdown_signals(graceful_signal: str) -> tuple[signal.Signals, signal.Signals]:
+    """(graceful, interrupt) signals for a ``graceful_signal`` of ``"INT"`` or ``"TERM"``."""
+    if graceful_signal == "TERM":
+        return signal.SIGTERM, signal.SIGINT
+    return signal.SIGINT, signal.SIGTERM
+
+
 @dataclass(frozen=True)
 class WorkerSettings:
-    """What a pool needs to know to run its workers."""
+    """What a pool needs to know to run its workers.
+
+    ``graceful_signal`` (``-g``): pools whose workers are other processes make them ignore that
+    signal (the consumer coordinates a graceful stop itself) and take the other one, SIGTERM or
+    SIGINT, as "interrupt the running task": a supervisor signalling the whole process group
+    then gets the same behaviour as one signalling the consumer alone.
+    """
 
     workers: int = 1
     initial_delay: float = 0.1
     backoff: float = 1.15
     max_delay: float = 10.0
+    graceful_signal: str = "INT"
 
 
 class WorkerPool(abc.ABC):

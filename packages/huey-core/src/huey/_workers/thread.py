@@ -12,6 +12,7 @@ import ctypes
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from huey._workers.base import INTERRUPT_GRACE, WorkerInterrupted, WorkerPool, WorkerSettings
@@ -33,12 +34,28 @@ def raise_in_thread(thread: threading.Thread, exc_type: type[BaseException]) -> 
     return bool(count == 1)
 
 
+class ThreadEnvironment:
+    """How thread workers run (``huey.consumer.ThreadEnvironment``): daemon threads stopped by a
+    ``threading.Event``; no timeout from outside (tasks call ``task.check_timeout()``)."""
+
+    def get_stop_flag(self) -> threading.Event:
+        return threading.Event()
+
+    def create_process(self, target: Callable[[], object], name: str) -> threading.Thread:
+        """A daemon thread running ``target``, not yet started."""
+        return threading.Thread(target=target, name=name, daemon=True)
+
+    def is_alive(self, thread: threading.Thread) -> bool:
+        return thread.is_alive()
+
+
 class ThreadPool(WorkerPool):
     worker_type = "thread"
 
     def __init__(self, huey: Huey, settings: WorkerSettings) -> None:
         super().__init__(huey, settings)
-        self._stop = threading.Event()
+        self.environment = ThreadEnvironment()
+        self._stop = self.environment.get_stop_flag()
         self._slots: list[tuple[Worker, threading.Thread]] = []
         self._started = 0
 
@@ -46,7 +63,7 @@ class ThreadPool(WorkerPool):
         self._started += 1
         name = f"Worker-{self._started}"
         worker = Worker(self.huey, self.settings, self._stop, name=name)
-        thread = threading.Thread(target=worker.run, name=name, daemon=True)
+        thread = self.environment.create_process(worker.run, name)
         thread.start()
         return worker, thread
 
@@ -54,7 +71,7 @@ class ThreadPool(WorkerPool):
         self._slots = [self._spawn() for _ in range(self.settings.workers)]
 
     def alive(self) -> int:
-        return sum(thread.is_alive() for _, thread in self._slots)
+        return sum(self.environment.is_alive(thread) for _, thread in self._slots)
 
     def check_health(self) -> int:
         replaced = 0

@@ -25,7 +25,8 @@ class Command(BaseCommand):
     help = (
         "Run a huey consumer for the queue of settings.HUEY, or --queue NAME of "
         "settings.HUEY_QUEUES. Command-line options override the queue's 'consumer' settings. "
-        "SIGINT stops gracefully, SIGTERM interrupts running tasks, SIGHUP restarts the workers."
+        "SIGINT stops gracefully, SIGTERM interrupts running tasks (-g TERM swaps the two), "
+        "SIGHUP restarts the workers."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
