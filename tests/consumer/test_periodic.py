@@ -123,7 +123,9 @@ def test_old_claim_keys_are_deleted(start_consumer: Any) -> None:
 def test_claims_left_by_a_stopped_consumer_are_swept_at_startup(start_consumer: Any) -> None:
     huey, runs = periodic_app()
     task_name = next(
-        cls.name for cls in huey._registry.periodic_tasks if "every_minute" in cls.name
+        cls.qualified_name
+        for cls in huey._registry.periodic_tasks
+        if "every_minute" in cls.qualified_name
     )
     stale = f"{huey.name}.periodic.{task_name}.{at(30, hour=11):%Y%m%d%H%M}"
     recent = f"{huey.name}.periodic.{task_name}.{at(15):%Y%m%d%H%M}"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from huey import MemoryHuey
+from huey import FileHuey, MemoryHuey
 from huey.exceptions import SerializationError
 
 
@@ -19,6 +19,19 @@ def test_put_and_get(huey: MemoryHuey) -> None:
     assert huey.get("k") == {"a": [1, 2]}  # ...a plain get removes it.
     assert huey.get("k") is None
     assert huey.get("missing", peek=True) is None
+
+
+@pytest.mark.parametrize("kind", ["memory", "file"])
+def test_bytes_keys_name_the_same_entries_as_text(kind: str, tmp_path: Any) -> None:
+    """Storage keys may be bytes (as documented); b"k" and "k" are one key at every level."""
+    h = MemoryHuey("kv") if kind == "memory" else FileHuey("kv", path=str(tmp_path))
+    h.put(b"k", 1)
+    assert h.get("k", peek=True) == 1 and h.get(b"k", peek=True) == 1
+    assert h.put_if_empty(b"k", 2) is False and h.put_if_empty("j", 3) is True
+    assert h.get(b"j") == 3 and h.get("j") is None
+    assert h.delete(b"k") is True and h.delete("k") is False
+    h.lock_task("bytes-lock").acquire()
+    assert h.storage.has_data_for_key(b"kv.lock.bytes-lock")
 
 
 def test_put_overwrites_and_stores_none(huey: MemoryHuey) -> None:

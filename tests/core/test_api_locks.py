@@ -20,7 +20,7 @@ def test_task_lock_api(huey: MemoryHuey) -> None:
     assert isinstance(lock, TaskLock)
     assert not lock.locked() and not huey.is_locked("db")
     assert lock.acquire() is True
-    assert lock.locked() and huey.is_locked("db")
+    assert lock.locked() and lock.is_locked() and huey.is_locked("db")  # huey 3.5.4's two names.
     assert huey.get("test.lock.db", peek=True) == "1"  # The key and value huey 3.5.4 uses.
     with pytest.raises(TaskLockedException, match="db"):
         huey.lock_task("db").acquire()
@@ -178,9 +178,18 @@ def test_rate_limited_retry_false_uses_the_task_retries(
     assert task.retries == 1  # Used up like any retry...
     assert abs((task.eta - next_window(huey, "sync")).total_seconds()) < 1
     huey.flush()
-    run_two(huey, limited(huey, False, retries=2, retry_delay=120), signals)
+    run_two(huey, limited(huey, False, retries=2, retry_delay=120, name="sync2"), signals)
     (task,) = huey.scheduled()
     assert task.retries == 1 and later(119) < task.eta < later(121)  # ...with its retry_delay.
+
+
+def test_rate_limit_exceeded_reads_as_in_huey_and_pickles() -> None:
+    import pickle
+
+    exc = pickle.loads(pickle.dumps(RateLimitExceeded("k", 12.5, False)))
+    assert (exc.key, exc.delay, exc.retry) == ("k", 12.5, False)
+    assert str(exc) == 'Rate limit exceeded on "k"'
+    assert str(RateLimitExceeded("k", 12.53)) == 'Rate limit exceeded on "k", retry in 12.5s'
 
 
 def test_rate_limit_api(huey: MemoryHuey) -> None:

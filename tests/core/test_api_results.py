@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from huey import MemoryHuey, group
-from huey.api import Result, ResultGroup, TaskWrapper
+from huey.api import Result, ResultGroup, Task, TaskWrapper
 from huey.exceptions import ResultTimeout, TaskException
+from huey.utils import Error
 
 
 @pytest.fixture
@@ -64,6 +65,34 @@ def test_reads_are_destructive_unless_preserved(huey: MemoryHuey, add: TaskWrapp
     assert r1.get() == 3  # The handle caches what it read.
     assert r2.get() == 7 and huey.result_count() == 0
     assert huey.result("no-such-id") is None
+
+
+def test_is_ready_reads_the_result_into_the_handle(
+    huey: MemoryHuey, add: TaskWrapper, drain: Any
+) -> None:
+    """As huey 3.5.4: a result found ready can always be read, even by a preserving get."""
+    r = add(1, 2)
+    drain()
+    assert r.is_ready() and huey.result_count() == 0  # Read once, out of the store.
+    assert r.get(preserve=True) == 3 and r() == 3
+    # Another handle for the same task finds nothing left to read.
+    assert not Result(huey, r.task).is_ready()
+
+
+def test_get_raw_result_returns_a_failure_instead_of_raising(huey: MemoryHuey, drain: Any) -> None:
+    @huey.task()
+    def fails() -> None:
+        raise ValueError("no")
+
+    r = fails()
+    assert r.get_raw_result() is None  # Not run yet.
+    drain()
+    error = r.get_raw_result()
+    assert isinstance(error, Error) and error.metadata["error"] == "ValueError('no')"
+    with pytest.raises(TaskException):
+        r.get()
+    with pytest.raises(ResultTimeout):
+        Result(huey, Task(id="missing")).get_raw_result(blocking=True, timeout=0.01)
 
 
 def test_blocking_read_waits_for_the_result(add: TaskWrapper, run_soon: Any) -> None:

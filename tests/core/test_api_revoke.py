@@ -49,15 +49,34 @@ def test_result_revoke_for_good_and_restore(huey: MemoryHuey, greet: TaskWrapper
     assert huey.execute(huey.dequeue()) == "Hello x"
 
 
-def test_skipping_a_revoked_instance_consumes_its_revocation(
-    huey: MemoryHuey, greet: TaskWrapper
+def test_revoking_an_instance_for_good_outlasts_its_skipped_run(
+    huey: MemoryHuey, greet: TaskWrapper, signals: Any
 ) -> None:
-    """As huey 3.5.4: the skipped instance never comes back, so its key must not linger."""
+    """As huey 3.5.4: only a once-revocation is used up; the same id enqueued again is skipped."""
     r = greet("x")
     r.revoke(revoke_once=False)
+    task = huey.dequeue()
+    assert huey.execute(task) is None
+    assert r.is_revoked() and f"r:{r.id}" in huey.all_results()
+    signals.clear()
+    huey.enqueue(task)
     assert huey.execute(huey.dequeue()) is None
-    assert not r.is_revoked()
-    assert f"r:{r.id}" not in huey.all_results()
+    assert signals.take() == ["enqueued", "revoked"]
+    assert r.restore() is True
+    huey.enqueue(task)
+    assert huey.execute(huey.dequeue()) == "Hello x"
+
+
+def test_revoked_once_instance_runs_when_enqueued_again(
+    huey: MemoryHuey, greet: TaskWrapper
+) -> None:
+    r = greet("x")
+    r.revoke()  # Result.revoke() revokes once by default.
+    task = huey.dequeue()
+    assert huey.execute(task) is None
+    assert not r.is_revoked() and f"r:{r.id}" not in huey.all_results()
+    huey.enqueue(task)
+    assert huey.execute(huey.dequeue()) == "Hello x"
 
 
 def test_revoke_by_id(huey: MemoryHuey, greet: TaskWrapper, drain: Any) -> None:
@@ -66,9 +85,9 @@ def test_revoke_by_id(huey: MemoryHuey, greet: TaskWrapper, drain: Any) -> None:
     assert huey.is_revoked(r.id) and huey.is_revoked(r) and huey.is_revoked(r.task)
     assert huey.restore_by_id(r.id) is True
     assert huey.restore_by_id(r.id) is False
-    huey.revoke_by_id(r.id)  # revoke_once defaults to False here...
+    huey.revoke_by_id(r.id)  # revoke_once defaults to False here: it outlasts the skipped run.
     assert drain() == [None]
-    assert not huey.is_revoked(r.id)  # ...but skipping the instance used it up.
+    assert huey.is_revoked(r.id)
 
 
 def test_revoke_and_restore_with_task_instances(huey: MemoryHuey, greet: TaskWrapper) -> None:
@@ -85,7 +104,7 @@ def test_revoke_a_whole_task(huey: MemoryHuey, greet: TaskWrapper, drain: Any) -
 
     greet.revoke()
     assert greet.is_revoked() and huey.is_revoked(greet) and huey.is_revoked(greet.task_class)
-    assert huey.get(f"rt:{greet.name}", peek=True) == (None, False)
+    assert huey.get(f"rt:{greet.qualified_name}", peek=True) == (None, False)
     r1 = greet("a")
     greet("b")
     other()
@@ -137,7 +156,8 @@ def test_revoke_until(huey: MemoryHuey, greet: TaskWrapper, later: Any, signals:
     assert huey.execute(huey.dequeue(), until - dt.timedelta(seconds=1)) is None
     assert signals.take() == ["revoked"]
     assert huey.execute(huey.dequeue(), until + dt.timedelta(seconds=1)) == "Hello b"
-    assert huey.get(f"rt:{greet.name}", peek=True) is None  # The lapsed revocation is gone.
+    # The lapsed revocation is gone.
+    assert huey.get(f"rt:{greet.qualified_name}", peek=True) is None
 
 
 def test_revoke_until_naive_local_time(local_tz: None) -> None:
@@ -148,9 +168,34 @@ def test_revoke_until_naive_local_time(local_tz: None) -> None:
         pass
 
     f.revoke(revoke_until=dt.datetime(2030, 1, 1, 12, 0))  # Local time, UTC-5.
-    assert h.get(f"rt:{f.name}", peek=True) == (dt.datetime(2030, 1, 1, 17, 0), False)
+    assert h.get(f"rt:{f.qualified_name}", peek=True) == (dt.datetime(2030, 1, 1, 17, 0), False)
     assert f.is_revoked(timestamp=dt.datetime(2030, 1, 1, 16, 59))
     assert not f.is_revoked(timestamp=dt.datetime(2030, 1, 1, 17, 1))
+
+
+def test_a_worker_check_with_peek_false(huey: MemoryHuey, greet: TaskWrapper) -> None:
+    """``is_revoked(peek=False)`` is the worker's check: it uses up what a run uses up."""
+    greet.revoke(revoke_once=True)
+    assert greet.is_revoked() and greet.is_revoked(peek=True)  # Looking changes nothing.
+    assert greet.is_revoked(peek=False)
+    assert not greet.is_revoked()
+
+    until = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    naive = until.replace(tzinfo=None)
+    second = dt.timedelta(seconds=1)
+    greet.revoke(revoke_until=until)
+    assert not greet.is_revoked(timestamp=naive, peek=True)
+    assert greet.is_revoked(timestamp=naive - second, peek=True)
+    assert not greet.is_revoked(timestamp=naive, peek=False)  # Lapsed: cleared...
+    assert not greet.is_revoked(timestamp=naive - second)  # ...for any time after.
+
+
+def test_revoke_once_holds_whatever_its_until(huey: MemoryHuey, greet: TaskWrapper) -> None:
+    # As huey 3.5.4: a once-revocation skips the next run even past its revoke_until.
+    greet.revoke(revoke_until=dt.datetime(2000, 1, 1, tzinfo=dt.UTC), revoke_once=True)
+    greet("a")
+    greet("b")
+    assert [huey.execute(huey.dequeue()) for _ in range(2)] == [None, "Hello b"]
 
 
 def test_revocation_is_superseded(huey: MemoryHuey, greet: TaskWrapper, later: Any) -> None:

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from huey import BlackHoleHuey, MemoryHuey, crontab
+from huey import BlackHoleHuey, Huey, MemoryHuey, crontab
 from huey.api import PeriodicTask, Result, ResultGroup, Task, TaskWrapper
+from huey.exceptions import ConfigurationError, HueyException
 from huey.registry import Message
 from huey.serializer import Serializer, SignedSerializer
-from huey.storage import MemoryStorage
+from huey.storage import BaseStorage, MemoryStorage
 from huey.utils import utcnow
 
 # -- Huey(...) parameters -----------------------------------------------------------------------
@@ -31,6 +32,21 @@ def test_defaults() -> None:
     h = MemoryHuey()
     assert h.name == "huey"
     assert (h.results, h.store_none, h.utc, h.immediate) == (True, False, True, False)
+    assert bool(h) and len(h) == 0  # True with an empty queue, as huey 3.5.4.
+
+
+def test_get_storage_can_be_overridden() -> None:
+    made: list[dict[str, Any]] = []
+
+    class CustomHuey(Huey):  # No storage_class: get_storage() makes the storage.
+        def get_storage(self, **storage_kwargs: Any) -> BaseStorage:
+            made.append(storage_kwargs)
+            return MemoryStorage(self.name)
+
+    h = CustomHuey("custom", option=1)
+    assert isinstance(h.storage, MemoryStorage) and made == [{"option": 1}]
+    with pytest.raises(ConfigurationError):
+        Huey("no-storage")
 
 
 def test_results_false_calls_return_none_and_store_nothing(drain: Any) -> None:
@@ -150,7 +166,7 @@ def test_serializer_is_used_for_messages_and_results(drain: Any) -> None:
     r = echo("x")
     (message,) = h.storage.enqueued_items()
     payload, _, signature = message.rpartition(b":")
-    assert len(signature) == 40 and pickle.loads(payload).name == echo.name
+    assert len(signature) == 40 and pickle.loads(payload).name == echo.qualified_name
     drain(h)
     assert h.all_results()[r.id].rpartition(b":")[2] != b""
     assert r.get() == "x"
@@ -208,11 +224,13 @@ def test_task_returns_a_task_wrapper_that_enqueues(huey: MemoryHuey, drain: Any)
 
     assert isinstance(add, TaskWrapper)
     assert add.__doc__ == "Adds." and add.__name__ == "add"
-    assert add.name == f"{__name__}.add"
+    # As in huey 3.5.4: the name is the function's; messages carry it after the module.
+    assert (add.name, add.qualified_name) == ("add", f"{__name__}.add")
     r = add(1, b=2)
     assert isinstance(r, Result) and r.get() is None  # Not run yet.
     (task,) = huey.pending()
-    assert (task.name, task.args, task.kwargs, task.id) == (add.name, (1,), {"b": 2}, r.id)
+    assert (task.name, task.args, task.kwargs, task.id) == ("add", (1,), {"b": 2}, r.id)
+    assert type(task).__name__ == "add" and repr(task).startswith(f"{__name__}.add: ")
     assert drain() == [3]
     assert r.get() == 3
     assert add.call_local(5) == 15
@@ -224,9 +242,12 @@ def test_task_name_option(huey: MemoryHuey) -> None:
         pass
 
     f()
-    # Like the function name it replaces, a given name follows the module (as in huey 3.5.4).
-    assert f.name == f"{__name__}.custom.name"
-    assert huey.pending()[0].name == f"{__name__}.custom.name"
+    # As in huey 3.5.4, the name is used as given; the message carries it after the module,
+    # like the function name it replaces.
+    assert f.name == "custom.name" and f.s().name == "custom.name"
+    (task,) = huey.pending()
+    assert task.name == "custom.name" and task.qualified_name == f"{__name__}.custom.name"
+    assert pickle.loads(huey.storage.enqueued_items()[0]).name == f"{__name__}.custom.name"
 
 
 def test_task_option_defaults_are_those_of_each_task(huey: MemoryHuey) -> None:
@@ -251,7 +272,7 @@ def test_task_option_defaults_are_those_of_each_task(huey: MemoryHuey) -> None:
     assert (p.retries, p.retry_delay, p.priority, p.expires, p.timeout) == (0, 0, None, None, None)
     assert p.retry_backoff == 0
     # Reserved keywords of s() override them and are not passed to the function.
-    t = f.s(retries=1, retry_delay=2, priority=3, expires=4, timeout=5)
+    t = f.s(retries=1, retry_delay=2, priority=3, expires=4, timeout=5, retry_backoff=3, id="t")
     assert (t.retries, t.retry_delay, t.priority, t.expires, t.timeout, t.kwargs) == (
         1,
         2,
@@ -260,6 +281,22 @@ def test_task_option_defaults_are_those_of_each_task(huey: MemoryHuey) -> None:
         5,
         {},
     )
+    assert (t.retry_backoff, t.id) == (3, "t")
+    # The wrapper reports the retry settings it was declared with.
+    assert (f.retries, f.retry_delay, plain.retries, plain.retry_delay) == (2, 5, 0, 0)
+
+
+def test_id_is_an_option_of_a_call_and_of_s(huey: MemoryHuey) -> None:
+    @huey.task()
+    def f(**kwargs: Any) -> Any:
+        return kwargs
+
+    assert f(id="call-id", other=1).id == "call-id"
+    (task,) = huey.pending()
+    assert (task.id, task.kwargs) == ("call-id", {"other": 1})
+    pipe = f.s(id="p1").then(f, id="p2")
+    assert (pipe.id, pipe.on_complete.id) == ("p1", "p2")  # type: ignore[union-attr]
+    assert huey.execute(huey.dequeue()) == {"other": 1}
 
 
 def test_s_reserved_eta_and_delay(huey: MemoryHuey, later: Any) -> None:
@@ -306,6 +343,29 @@ def test_schedule_options(huey: MemoryHuey, later: Any) -> None:
         add.schedule((1, 2))
     with pytest.raises(ValueError):
         add.schedule((1, 2), eta=dt.datetime(2031, 1, 1), delay=5)
+    with pytest.raises(ValueError, match="kwargs"):
+        add.schedule((1,), [2], delay=5)  # type: ignore[arg-type]
+
+
+def test_schedule_shorthand_and_a_single_argument(huey: MemoryHuey, later: Any) -> None:
+    """As huey 3.5.4: without eta/delay, ``args`` may be the delay or the eta."""
+
+    @huey.task()
+    def f(*args: Any) -> Any:
+        return args
+
+    huey.utc = False  # The etas below are naive local times, kept as given.
+    eta = dt.datetime(2031, 1, 1)
+    for r in (f.schedule(30), f.schedule(dt.timedelta(seconds=30)), f.schedule(eta)):
+        assert r is not None
+    by_seconds, by_timedelta, by_eta = huey.pending()
+    assert by_seconds.args == by_timedelta.args == by_eta.args == ()
+    assert by_eta.eta == eta
+    huey.flush()
+    f.schedule(7, eta=eta)  # With eta given, an argument that is not a tuple is the one argument.
+    (task,) = huey.pending()
+    assert (task.args, task.eta) == ((7,), eta)
+    assert huey.execute(task, eta) == (7,)
 
 
 def test_context_true_passes_the_task(huey: MemoryHuey, drain: Any) -> None:
@@ -345,8 +405,8 @@ def test_context_task_enters_the_context_for_each_run(huey: MemoryHuey, drain: A
     assert drain() == [1, "conn:2"]
     assert events == ["enter", "run 1", "exit", "enter", "exit"]
     assert (r1.get(), r2.get()) == (1, "conn:2")
-    assert with_arg.name == f"{__name__}.ctx.arg" and with_arg.s(1).retries == 1
-    assert plain.name == f"{__name__}.plain"
+    assert with_arg.name == "ctx.arg" and with_arg.s(1).retries == 1
+    assert plain.name == "plain"
 
 
 def test_periodic_task(huey: MemoryHuey, drain: Any) -> None:
@@ -377,6 +437,89 @@ def test_periodic_task(huey: MemoryHuey, drain: Any) -> None:
 def test_periodic_task_needs_a_callable(huey: MemoryHuey) -> None:
     with pytest.raises(TypeError):
         huey.periodic_task("* * * * *")  # type: ignore[arg-type]
+
+
+def test_a_name_is_registered_once(huey: MemoryHuey) -> None:
+    def job() -> None:
+        pass
+
+    def other() -> None:
+        pass
+
+    huey.task()(job)
+    with pytest.raises(ValueError, match="already registered"):
+        huey.task()(job)
+    with pytest.raises(ValueError, match="already registered"):
+        huey.task(name="job")(other)
+    renamed = huey.task(name="job2")(job)
+    assert renamed.s().qualified_name == f"{__name__}.job2"
+
+
+def test_the_same_name_in_two_modules_is_two_tasks(huey: MemoryHuey, drain: Any) -> None:
+    def cleanup() -> str:
+        return "here"
+
+    def elsewhere() -> str:
+        return "there"
+
+    elsewhere.__module__ = "some.other.module"
+    here = huey.periodic_task(crontab(), name="cleanup")(cleanup)
+    there = huey.periodic_task(crontab(), name="cleanup")(elsewhere)
+    assert here.name == there.name == "cleanup"
+    assert [t.name for t in huey.read_periodic(dt.datetime(2030, 1, 1))] == ["cleanup"] * 2
+    there.revoke()  # A revocation names the task by module too.
+    assert not here.is_revoked() and there.is_revoked()
+    here()
+    there()
+    assert drain() == ["here", None]
+
+
+def test_enqueueing_an_unregistered_task_fails(huey: MemoryHuey) -> None:
+    @huey.task()
+    def job() -> None:
+        pass
+
+    task = job.s()
+    job.unregister()
+    with pytest.raises(HueyException, match="not registered"):
+        huey.enqueue(task)
+    assert len(huey) == 0
+
+
+def test_messages_of_unregistered_tasks_are_left_out_of_introspection(
+    huey: MemoryHuey,
+) -> None:
+    @huey.task()
+    def kept(n: int) -> int:
+        return n
+
+    @huey.task()
+    def dropped(n: int) -> int:
+        return n
+
+    r1, _ = kept(1), dropped(2)
+    when = dt.datetime(2031, 1, 1)
+    s1 = kept.s(3, eta=when)
+    huey.add_schedule(s1)
+    huey.add_schedule(dropped.s(4, eta=when))
+    dropped.unregister()
+    assert [t.id for t in huey.pending()] == [r1.id]  # type: ignore[union-attr]
+    assert [t.id for t in huey.scheduled()] == [s1.id]
+    assert (huey.pending_count(), huey.scheduled_count()) == (2, 2)
+
+
+def test_a_task_decorated_by_a_second_huey_belongs_to_it(huey: MemoryHuey, drain: Any) -> None:
+    other = MemoryHuey("other")
+
+    @huey.task()
+    def inc(n: int) -> int:
+        return n + 1
+
+    inc2 = other.task(retries=1)(inc)
+    assert inc2.func is inc.func and inc2.s(1).retries == 1
+    r = inc2(2)
+    assert (len(huey), len(other)) == (0, 1)
+    assert drain(other) == [3] and r.get() == 3  # type: ignore[union-attr]
 
 
 def test_unregister_removes_the_task_and_its_schedule(huey: MemoryHuey) -> None:
@@ -455,7 +598,7 @@ def test_serialize_task_round_trip(huey: MemoryHuey) -> None:
     task.eta = dt.datetime(2030, 1, 1)
     data = huey.serialize_task(task)
     message = pickle.loads(data)
-    assert type(message) is Message and message.name == add.name
+    assert type(message) is Message and message.name == add.qualified_name
     assert message.on_complete.args == (5,) and message.on_error.args == (0, 0)
     copy = huey.deserialize_task(data)
     assert copy == task and type(copy) is type(task)

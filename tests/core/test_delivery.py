@@ -173,7 +173,7 @@ def test_max_deliveries_without_an_outcome_dead_letters_the_task(huey: Huey) -> 
     assert huey.execute(task) == 1 and fine_result.get() == 1  # type: ignore[union-attr]
     [letter] = huey.dead_letters()
     assert letters == [letter]
-    assert (letter.id, letter.deliveries, letter.name) == (doomed.id, 3, crashes.name)  # type: ignore[union-attr]
+    assert (letter.id, letter.deliveries, letter.name) == (doomed.id, 3, crashes.qualified_name)  # type: ignore[union-attr]
     assert letter.reason == "delivered 3 times without an outcome (max_deliveries=3)"
     assert letter.task is not None and letter.task.id == doomed.id  # type: ignore[union-attr]
     assert huey.storage.lease_count() == 0 and huey.dead_letter_count() == 1

@@ -70,7 +70,7 @@ def test_task_is_queued_and_run() -> None:
     assert HUEY.pending_count() == 1
     assert run_queued() == [5]
     assert result.get() == 5
-    assert add.name == "orders.tasks.add"
+    assert (add.name, add.qualified_name) == ("add", "orders.tasks.add")
 
 
 def test_tasks_are_registered_on_their_queue() -> None:
@@ -84,14 +84,14 @@ def test_tasks_are_registered_on_their_queue() -> None:
 
 
 def test_periodic_tasks() -> None:
-    periodic = {cls.name for cls in HUEY._registry.periodic_tasks}
+    periodic = {cls.qualified_name for cls in HUEY._registry.periodic_tasks}
     assert periodic == {"orders.tasks.nightly_cleanup"}
 
     @djhuey.periodic_task(crontab(minute="*/5"), queue="reports")
     def every_five() -> None: ...
 
     try:
-        reports = {cls.name for cls in get_huey("reports")._registry.periodic_tasks}
+        reports = {cls.qualified_name for cls in get_huey("reports")._registry.periodic_tasks}
         assert f"{__name__}.every_five" in reports
     finally:
         every_five.unregister()
@@ -328,19 +328,19 @@ def test_signals_and_hooks() -> None:
 
     @djhuey.signal(SIGNAL_ENQUEUED, SIGNAL_COMPLETE)
     def on_signal(signal: str, task: Any, *args: Any) -> None:
-        seen.append((signal, task.name))
+        seen.append((signal, task.qualified_name))
 
     @djhuey.signal(queue="reports")
     def on_report(signal: str, task: Any, *args: Any) -> None:
-        seen.append((f"reports:{signal}", task.name))
+        seen.append((f"reports:{signal}", task.qualified_name))
 
     @djhuey.pre_execute()
     def before(task: Any) -> None:
-        seen.append(("pre", task.name))
+        seen.append(("pre", task.qualified_name))
 
     @djhuey.post_execute()
     def after(task: Any, value: Any, exc: Any) -> None:
-        seen.append(("post", task.name))
+        seen.append(("post", task.qualified_name))
 
     try:
         add(1, 2)

@@ -473,7 +473,7 @@ def _names(commands: list[tuple[str, list[str]]]) -> list[str]:
 
 def _script_read_revocations(commands: list[tuple[str, list[str]]], app: Any, task: Any) -> bool:
     """Whether a script (not the client) read the revocation fields of ``task``."""
-    read = ["HMGET", f"huey.results.{app.name}", f"r:{task.id}", f"rt:{task.name}"]
+    read = ["HMGET", f"huey.results.{app.name}", f"r:{task.id}", f"rt:{task.qualified_name}"]
     return any(kind == "lua" and [words[0].upper(), *words[1:]] == read for kind, words in commands)
 
 
@@ -590,7 +590,7 @@ def test_messages_the_script_cannot_read_are_checked_by_the_worker(
         else:
             assert task._revocations == {
                 f"r:{task.id}": app.storage.peek_data(f"r:{task.id}"),
-                f"rt:{task.name}": EmptyData,
+                f"rt:{task.qualified_name}": EmptyData,
             }, label
             app.execute(task)
         assert result.get() is None, label

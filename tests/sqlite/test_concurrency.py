@@ -239,7 +239,7 @@ def test_concurrent_producers_lose_and_duplicate_nothing(
     app.huey.storage.supports_blocking_dequeue = False  # Drain without waiting at the end.
     tags = []
     while (task := app.huey.dequeue()) is not None:
-        assert task.name == "sqlite_stress.record"
+        assert task.qualified_name == "sqlite_stress.record"
         tags.append(task.args[0])
     assert app.huey.pending_count() == 0
     assert len(tags) == PRODUCERS * executions

@@ -36,7 +36,36 @@ class Result:
         return self.get(*args, **kwargs)
 
     def is_ready(self) -> bool:
-        return self._result is not EmptyData or self.huey.storage.has_data_for_key(self.task.id)
+        """Whether the result is available. It is read into this handle (and, results being
+        read once, out of the result store), so a ready result can always be read with it."""
+        return self._get() is not EmptyData
+
+    def _get(self, preserve: bool = False) -> Any:
+        """The value, read into this handle once it is stored (kept in the store with
+        ``preserve``); ``EmptyData`` while there is none. As huey 3.5.4 names it."""
+        if self._result is EmptyData:
+            self._result = self.huey._get_result(self.task.id, preserve)
+        return self._result
+
+    def get_raw_result(
+        self,
+        blocking: bool = False,
+        timeout: float | None = None,
+        backoff: float = 1.15,
+        max_delay: float = 1.0,
+        revoke_on_timeout: bool = False,
+        preserve: bool = False,
+    ) -> Any:
+        """``get()`` that returns a stored failure (an ``Error``) instead of raising it."""
+        value = self._get(preserve)
+        if value is EmptyData and blocking:
+            if self.huey.storage.wait_result(self.task.id, timeout, backoff, max_delay):
+                value = self._get(preserve)
+            if value is EmptyData:
+                if revoke_on_timeout:
+                    self.revoke()
+                raise ResultTimeout(f"{self.task.name} {self.task.id} not ready in {timeout}s")
+        return None if value is EmptyData else value
 
     def get(
         self,
@@ -47,26 +76,12 @@ class Result:
         revoke_on_timeout: bool = False,
         preserve: bool = False,
     ) -> Any:
-        if self._result is EmptyData:
-            self._read(preserve)
-            if self._result is EmptyData and blocking:
-                ready = self.huey.storage.wait_result(self.task.id, timeout, backoff, max_delay)
-                if ready:
-                    self._read(preserve)
-                if self._result is EmptyData:
-                    if revoke_on_timeout:
-                        self.revoke()
-                    raise ResultTimeout(f"{self.task.name} {self.task.id} not ready in {timeout}s")
-        if self._result is EmptyData:
-            return None
-        if isinstance(self._result, Error):
-            raise TaskException(self._result.metadata)
-        return self._result
-
-    def _read(self, preserve: bool) -> None:
-        value = self.huey._get_result(self.task.id, preserve)
-        if value is not EmptyData:
-            self._result = value
+        value = self.get_raw_result(
+            blocking, timeout, backoff, max_delay, revoke_on_timeout, preserve
+        )
+        if isinstance(value, Error):
+            raise TaskException(value.metadata)
+        return value
 
     def reset(self) -> None:
         """Forget the cached value, so the next ``get`` reads the store again (after a retry)."""

@@ -17,8 +17,19 @@ if TYPE_CHECKING:
     from huey._result import Result, ResultGroup
     from huey.api import Huey
 
-# Keyword arguments of ``TaskWrapper.s()`` taken as options instead of passed to the function.
-RESERVED_OPTIONS = ("eta", "delay", "retries", "retry_delay", "priority", "expires", "timeout")
+# Keyword arguments of ``TaskWrapper.s()`` (and of a call) taken as options instead of passed to
+# the function, as in huey 3.5.4.
+RESERVED_OPTIONS = (
+    "id",
+    "eta",
+    "delay",
+    "retries",
+    "retry_delay",
+    "retry_backoff",
+    "priority",
+    "expires",
+    "timeout",
+)
 
 
 def new_task_id() -> str:
@@ -34,7 +45,10 @@ def new_task_id() -> str:
 class Task:
     """One invocation of a task function, as queued, scheduled and executed."""
 
+    # The name given to the decorator, else the function's (``type(task).__name__`` too).
     name: str = "Task"
+    # ``module.name``: what messages, revocations and the registry know the task by.
+    qualified_name: str = "huey._task.Task"
     default_retries: int = 0
     default_retry_delay: float = 0
     default_priority: float | None = None
@@ -84,7 +98,8 @@ class Task:
         self.on_error = on_error
         self.chord_config = chord_config
         self.retry_backoff = self.default_retry_backoff if retry_backoff is None else retry_backoff
-        self._start_time: float | None = None
+        # When the running task's timeout ends (``time.monotonic()``), set as it starts.
+        self._deadline: float | None = None
 
     def execute(self) -> Any:
         raise NotImplementedError(f"{type(self).__name__} has no function to execute")
@@ -102,7 +117,7 @@ class Task:
         return self.args, self.kwargs
 
     def __repr__(self) -> str:
-        parts = [f"{self.name}: {self.id}"]
+        parts = [f"{self.qualified_name}: {self.id}"]
         if self.eta:
             parts.append(f"@{self.eta}")
         if self.expires:
@@ -114,10 +129,13 @@ class Task:
         return " ".join(parts)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Task) and (self.id, self.name) == (other.id, other.name)
+        return isinstance(other, Task) and (self.id, self.qualified_name) == (
+            other.id,
+            other.qualified_name,
+        )
 
     def __hash__(self) -> int:
-        return hash((self.id, self.name))
+        return hash((self.id, self.qualified_name))
 
     # -- pipelines -----------------------------------------------------------------------------
     def then(self, task: TaskWrapper | Task, *args: Any, **kwargs: Any) -> Task:
@@ -159,12 +177,11 @@ class Task:
     # -- cooperative timeouts ------------------------------------------------------------------
     @property
     def time_remaining(self) -> float:
-        """Seconds left before ``timeout``; the whole timeout before the task starts running."""
-        if not self.timeout:
-            return float("inf")
-        if self._start_time is None:
-            return float(self.timeout)
-        return self.timeout - (time.monotonic() - self._start_time)
+        """Seconds left before ``timeout`` (never below 0); the whole timeout before the task
+        starts running, infinity without one."""
+        if self._deadline is not None:
+            return max(0.0, self._deadline - time.monotonic())
+        return float(self.timeout) if self.timeout else float("inf")
 
     @property
     def is_timed_out(self) -> bool:
@@ -236,10 +253,14 @@ class TaskWrapper:
         task_base: type[Task] | None = None,
         **settings: Any,
     ) -> None:
+        if isinstance(func, TaskWrapper):  # Decorated again by another Huey: the same function.
+            func = func.func
         self.huey = huey
-        self.func = func
-        # An explicit name is prefixed with the module too: messages name tasks as huey 3.5.4 does.
-        self.name = f"{func.__module__}.{name or func.__name__}"
+        self.func: Callable[..., Any] = func
+        # As in huey 3.5.4, an explicit name is used as given, and messages carry it after the
+        # function's module, as they do the default name.
+        self.name = name or func.__name__
+        self.qualified_name = f"{func.__module__}.{self.name}"
         self.task_class = self._make_task_class(
             task_base or Task, retries, retry_delay, context, settings
         )
@@ -281,6 +302,7 @@ class TaskWrapper:
 
         attrs: dict[str, Any] = {
             "name": self.name,
+            "qualified_name": self.qualified_name,
             "execute": execute,
             "__module__": func.__module__,
             "__doc__": func.__doc__,
@@ -297,7 +319,7 @@ class TaskWrapper:
             else:
                 settings.pop(option, None)
         attrs.update(settings)  # e.g. validate_datetime for periodic tasks
-        return type(func.__name__, (base,), attrs)
+        return type(self.name, (base,), attrs)
 
     # -- enqueueing ----------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Result | ResultGroup | None:
@@ -312,7 +334,7 @@ class TaskWrapper:
 
     def schedule(
         self,
-        args: Iterable[Any] | None = None,
+        args: Any = None,
         kwargs: dict[str, Any] | None = None,
         eta: dt.datetime | None = None,
         delay: float | dt.timedelta | None = None,
@@ -324,9 +346,23 @@ class TaskWrapper:
         id: str | None = None,
         retry_backoff: float | None = None,
     ) -> Result | ResultGroup | None:
-        """Enqueue a call to run at ``eta`` or after ``delay`` (one of them is required)."""
+        """Enqueue a call to run at ``eta`` or after ``delay`` (one of them is required).
+
+        As in huey 3.5.4, without either ``args`` may be the delay (seconds or a timedelta) or
+        the eta (a datetime): ``task.schedule(60)`` runs ``task()`` in a minute. An ``args``
+        that is not iterable is the one argument.
+        """
         if eta is None and delay is None:
-            raise ValueError("schedule() needs eta= or delay=; call the task to run it now")
+            if isinstance(args, dt.datetime):
+                eta, args = args, None
+            elif isinstance(args, (int, float, dt.timedelta)):
+                delay, args = args, None
+            else:
+                raise ValueError("schedule() needs eta= or delay=; call the task to run it now")
+        if kwargs is not None and not isinstance(kwargs, dict):
+            raise ValueError(f"schedule() takes kwargs as a dict, not {type(kwargs).__name__}")
+        if args is not None and not isinstance(args, Iterable):
+            args = (args,)
         task = self._create_task(
             tuple(args or ()),
             dict(kwargs or {}),
@@ -365,13 +401,28 @@ class TaskWrapper:
     def revoke(self, revoke_until: dt.datetime | None = None, revoke_once: bool = False) -> None:
         self.huey.revoke_all(self.task_class, revoke_until, revoke_once)
 
-    def is_revoked(self, timestamp: dt.datetime | None = None) -> bool:
-        return self.huey.is_revoked(self.task_class, timestamp)
+    def is_revoked(self, timestamp: dt.datetime | None = None, peek: bool = True) -> bool:
+        """Whether calls of this task are revoked (at ``timestamp``, default now).
+
+        ``peek=False`` is a worker's check: it uses up a ``revoke_once`` revocation and clears
+        a lapsed ``revoke_until`` one.
+        """
+        return self.huey.is_revoked(self.task_class, timestamp, peek)
 
     def restore(self) -> bool:
         return self.huey.restore_all(self.task_class)
 
     # -- other ---------------------------------------------------------------------------------
+    @property
+    def retries(self) -> int:
+        """The retries the task was declared with."""
+        return self.task_class.default_retries
+
+    @property
+    def retry_delay(self) -> float:
+        """The retry delay the task was declared with."""
+        return self.task_class.default_retry_delay
+
     def call_local(self, *args: Any, **kwargs: Any) -> Any:
         return self.func(*args, **kwargs)
 
@@ -379,4 +430,4 @@ class TaskWrapper:
         return self.huey._registry.unregister(self.task_class)
 
     def __repr__(self) -> str:
-        return f"<TaskWrapper {self.name}>"
+        return f"<TaskWrapper {self.qualified_name}>"

@@ -119,11 +119,6 @@ class Huey:
         self.store_intermediate_errors = store_intermediate_errors
         self.serializer = serializer or Serializer(compression=compression, use_zlib=use_zlib)
         self._storage_class = storage_class or self.storage_class
-        if self._storage_class is None:
-            raise ConfigurationError(
-                "Huey needs a storage: use MemoryHuey, FileHuey, SqliteHuey, RedisHuey, ... "
-                "or pass storage_class="
-            )
         self.storage_kwargs = storage_kwargs
         try:
             self.storage = self.create_storage()
@@ -149,8 +144,19 @@ class Huey:
         self.immediate = immediate
 
     def create_storage(self) -> BaseStorage:
-        assert self._storage_class is not None
-        return self._storage_class(self.name, **self.storage_kwargs)
+        return self.get_storage(**self.storage_kwargs)
+
+    def get_storage(self, **storage_kwargs: Any) -> BaseStorage:
+        """The storage of this instance, made with the keyword arguments Huey does not take.
+
+        A subclass may override it to make its storage another way, as in huey 3.5.4.
+        """
+        if self._storage_class is None:
+            raise ConfigurationError(
+                "Huey needs a storage: use MemoryHuey, FileHuey, SqliteHuey, RedisHuey, ... "
+                "or pass storage_class="
+            )
+        return self._storage_class(self.name, **storage_kwargs)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} on {type(self.storage).__name__}>"
@@ -612,8 +618,9 @@ class Huey:
                 pass  # Dead-lettered.
         return tasks
 
-    def read_periodic(self, timestamp: dt.datetime) -> list[Task]:
-        """A new task for every periodic task whose schedule matches ``timestamp``."""
+    def read_periodic(self, timestamp: dt.datetime | None = None) -> list[Task]:
+        """A new task for every periodic task whose schedule matches ``timestamp`` (now)."""
+        timestamp = timestamp or self._now()
         return [
             task_class()
             for task_class in self._registry.periodic_tasks
@@ -718,7 +725,7 @@ class Huey:
             self._emit(SIGNAL_CANCELED, task)
             self._skip_chord_member(task)
             return False
-        task._start_time = time.monotonic()
+        task._deadline = time.monotonic() + task.timeout if task.timeout else None
         return True
 
     def _finish(self, task: Task, value: Any, exception: Exception | None) -> Any:
@@ -876,7 +883,7 @@ class Huey:
         if isinstance(task, str):
             return f"r:{task}"
         if isinstance(task, type):
-            return f"rt:{task.name}"
+            return f"rt:{task.qualified_name}"
         return f"r:{task.id}"
 
     def _set_revocation(
@@ -916,14 +923,17 @@ class Huey:
         if data is EmptyData:
             return False
         until, once = self.serializer.deserialize(data)
+        # As in huey 3.5.4: a once-revocation holds whatever its time, and only the worker's
+        # check uses it up; any other revocation stays until restored or lapsed, so a task
+        # enqueued again with a revoked id is skipped again.
+        if once:
+            if not peek:
+                self.storage.delete_data(key)
+            return True
         if until is not None and timestamp >= until:
             if not peek:  # Lapsed for the worker; a look at another time changes nothing.
                 self.storage.delete_data(key)
             return False
-        # The worker uses up a once-revocation, and an instance's: a skipped task never comes
-        # back, so its key would only linger in the result store.
-        if not peek and (once or key.startswith("r:")):
-            self.storage.delete_data(key)
         return True
 
     def is_revoked(
@@ -1016,14 +1026,25 @@ class Huey:
         return self.storage.put_if_empty(key, data, ttl)
 
     # -- introspection -------------------------------------------------------------------------
+    def _readable_tasks(self, messages: list[bytes]) -> list[Task]:
+        """The tasks of ``messages``, leaving out (and logging) those that cannot be read, such
+        as the messages of an unregistered task (as huey 3.5.4 does)."""
+        tasks = []
+        for data in messages:
+            try:
+                tasks.append(self.deserialize_task(data))
+            except MessageError as exc:
+                logger.error("left out a task message that cannot be read: %s", exc)
+        return tasks
+
     def pending(self, limit: int | None = None) -> list[Task]:
-        return [self.deserialize_task(data) for data in self.storage.enqueued_items(limit)]
+        return self._readable_tasks(self.storage.enqueued_items(limit))
 
     def pending_count(self) -> int:
         return self.storage.queue_size()
 
     def scheduled(self, limit: int | None = None) -> list[Task]:
-        return [self.deserialize_task(data) for data in self.storage.scheduled_items(limit)]
+        return self._readable_tasks(self.storage.scheduled_items(limit))
 
     def scheduled_count(self) -> int:
         return self.storage.schedule_size()
@@ -1039,6 +1060,10 @@ class Huey:
 
     def __len__(self) -> int:
         return self.pending_count()
+
+    def __bool__(self) -> bool:
+        # Without it, a Huey whose queue is empty would be false (``__len__``).
+        return True
 
     # -- consumer ------------------------------------------------------------------------------
     def create_consumer(self, **options: Any) -> Any:

@@ -50,16 +50,24 @@ class Message(NamedTuple):
 
 
 class TaskRegistry:
-    """Task classes of one Huey instance, by name."""
+    """Task classes of one Huey instance, by qualified name (``module.name``)."""
 
     def __init__(self) -> None:
         self._registry: dict[str, type[Task]] = {}
 
     def register(self, task_class: type[Task]) -> None:
-        self._registry[task_class.name] = task_class
+        """Add ``task_class``; ``ValueError`` when its name is taken, as in huey 3.5.4: two
+        tasks sharing a name would share their messages and revocations."""
+        key = task_class.qualified_name
+        if key in self._registry:
+            raise ValueError(
+                f"a task named {key!r} is already registered with this Huey instance; "
+                "pass name= to register this one under another name"
+            )
+        self._registry[key] = task_class
 
     def unregister(self, task_class: type[Task]) -> bool:
-        return self._registry.pop(task_class.name, None) is not None
+        return self._registry.pop(task_class.qualified_name, None) is not None
 
     def __contains__(self, name: str) -> bool:
         return name in self._registry
@@ -74,13 +82,17 @@ class TaskRegistry:
         return [cls for cls in self._registry.values() if issubclass(cls, PeriodicTask)]
 
     def create_message(self, task: Task) -> Message:
+        """The message of ``task``; ``UnknownTaskError`` when its task is not registered here
+        (no consumer of this instance could run it)."""
+        if task.qualified_name not in self._registry:
+            raise UnknownTaskError(f"task {task.qualified_name!r} is not registered")
         chord_config = task.chord_config
         if chord_config is not None:
             chord_id, size, index, callback = chord_config
             chord_config = (chord_id, size, index, self.create_message(callback))
         return Message(
             task.id,
-            task.name,
+            task.qualified_name,
             task.eta,
             task.retries,
             task.retry_delay,

@@ -61,6 +61,7 @@ class PeriodicClaims:
             minute = now - RETENTION - SWEEP
             while minute < now - RETENTION:
                 if task_class.validate_datetime(minute):  # type: ignore[call-arg,arg-type]
-                    deleted += self.huey.storage.delete_data(self.key(task_class.name, minute))
+                    key = self.key(task_class.qualified_name, minute)
+                    deleted += self.huey.storage.delete_data(key)
                 minute += _MINUTE
         return deleted

@@ -155,13 +155,13 @@ class Scheduler:
     def _enqueue_minute(self, minute: dt.datetime) -> int:
         count = 0
         for task in self.huey.read_periodic(minute):
-            if not self.claims.claim(task.name, minute):
-                logger.debug("periodic task %s for %s: enqueued elsewhere", task.name, minute)
+            if not self.claims.claim(task.qualified_name, minute):
+                logger.debug("periodic task %s for %s: enqueued elsewhere", task, minute)
                 continue
             try:
                 self.huey.enqueue(task)
             except Exception:
-                self.claims.release(task.name, minute)
+                self.claims.release(task.qualified_name, minute)
                 raise
             count += 1
             logger.info("enqueued periodic task %s for %s", task, minute)

@@ -856,7 +856,7 @@ class StorageConformance(LeaseConformance):
                 taken.append(popped)
         for task, (data, fields) in zip(tasks, taken, strict=True):
             assert huey.deserialize_task(data).id == task.id
-            assert set(fields) <= {f"r:{task.id}", f"rt:{add.name}"}
+            assert set(fields) <= {f"r:{task.id}", f"rt:{add.qualified_name}"}
             for key, value in fields.items():
                 assert value == storage.peek_data(key), key
         assert storage.queue_size() == 0

@@ -65,7 +65,7 @@ def _owner(task: Any) -> Huey:
     huey = getattr(task, "huey", None)  # A Result handle.
     if isinstance(huey, Huey):
         return huey
-    name = getattr(task, "name", None)
+    name = getattr(task, "qualified_name", None)  # What registries know tasks by.
     for candidate in HUEYS.values():
         if name is not None and name in candidate._registry:
             return candidate
