@@ -13,9 +13,10 @@ import redis
 from asyncio_support import events, wait_for
 
 from huey import FileHuey, MemoryHuey, chord, group
+from huey.api import Result, Task
 from huey.contrib.asyncio import aget_result, aget_result_group
 from huey.contrib.asyncio._results import _can_notify
-from huey.exceptions import TaskException
+from huey.exceptions import ResultTimeout, TaskException
 
 pytestmark = pytest.mark.slow
 
@@ -120,6 +121,28 @@ def test_aget_result_group_shapes(app: Any, run_consumer: Any) -> None:
 
     with pytest.raises(TypeError, match="aget_result_group"):
         run(aget_result(app.double.map([1])))  # type: ignore[arg-type]
+
+
+def test_aget_result_timeout(app: Any) -> None:
+    """``timeout=`` gives up with ``ResultTimeout`` (huey 3.5.4), whether the storage is waited
+    on (SQLite: a slice of max_delay longer than the timeout is cut short) or polled."""
+    never_run = app.add(1, 2)  # No consumer.
+    with pytest.raises(ResultTimeout):
+        run(aget_result(never_run, timeout=0.2, max_delay=60))
+    h = MemoryHuey("polled")
+    with pytest.raises(ResultTimeout):
+        run(aget_result(Result(h, Task(id="missing")), timeout=0.05, max_delay=60))
+
+    h.immediate = True
+
+    @h.task()
+    def inc(n: int) -> int:
+        return n + 1
+
+    kept = inc(1)
+    assert run(aget_result(kept, timeout=5, preserve=True)) == 2
+    assert h.result(kept.id) == 2  # preserve=True left it in the store.
+    assert run(aget_result(inc(2), timeout=0)) == 3  # Ready: no time needed.
 
 
 def _blpop_clients(client: redis.Redis) -> list[dict[str, Any]]:

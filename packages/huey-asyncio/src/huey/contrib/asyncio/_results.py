@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from huey.api import ChordResult, Result, ResultGroup
+from huey.constants import EmptyData
+from huey.exceptions import ResultTimeout
 from huey.storage import BaseStorage
 
 T = TypeVar("T")
@@ -83,8 +85,15 @@ def _release_blocking_wait() -> None:
         _blocking_waits -= 1
 
 
-def _ready_or_wait(result: Result, slice_: float, backoff: float, max_delay: float) -> bool:
-    if result.is_ready():
+def _is_ready(result: Result, preserve: bool) -> bool:
+    # Reads a stored value into the handle, as ``Result.is_ready()`` does, but honours preserve.
+    return result._get(preserve) is not EmptyData
+
+
+def _ready_or_wait(
+    result: Result, preserve: bool, slice_: float, backoff: float, max_delay: float
+) -> bool:
+    if _is_ready(result, preserve):
         return True
     return result.huey.storage.wait_result(result.id, slice_, backoff, max_delay)
 
@@ -94,34 +103,41 @@ async def aget_result(
     backoff: float = 1.15,
     max_delay: float = 1.0,
     preserve: bool = False,
+    timeout: float | None = None,
 ) -> Any:
     """Wait for the task behind ``result`` to finish and return its value.
 
     Other coroutines run while this one waits. A task that failed raises ``TaskException``
     (with the error's metadata), as ``result.get()`` does; ``preserve=True`` leaves the value
-    in the result store. A chord's handle waits for its callback. To give up after a while,
-    wrap the call in ``asyncio.timeout()``.
+    in the result store. A chord's handle waits for its callback. With ``timeout`` (seconds),
+    ``ResultTimeout`` is raised once that long has passed without a result.
     """
     if isinstance(result, ChordResult):
         result = result.callback
     if not isinstance(result, Result):
         raise TypeError(f"aget_result() takes a Result, not {result!r}; see aget_result_group()")
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
     storage = result.huey.storage
     notified = _can_notify(storage)
     delay = 0.001
     while True:
-        if notified and _claim_blocking_wait():
+        # Every wait ends by the deadline, so the result is checked once more at it.
+        left = max_delay if deadline is None else min(max_delay, deadline - loop.time())
+        if notified and left > 0 and _claim_blocking_wait():
             try:
-                ready = await _in_thread(_ready_or_wait, result, max_delay, backoff, max_delay)
+                ready = await _in_thread(_ready_or_wait, result, preserve, left, backoff, max_delay)
             finally:
                 _release_blocking_wait()
         else:
-            ready = await _in_thread(result.is_ready)
-            if not ready:
-                await asyncio.sleep(delay)
+            ready = await _in_thread(_is_ready, result, preserve)
+            if not ready and left > 0:
+                await asyncio.sleep(min(delay, left))
                 delay = min(delay * backoff, max_delay)
         if ready:
             return await _in_thread(functools.partial(result.get, preserve=preserve))
+        if deadline is not None and loop.time() >= deadline:
+            raise ResultTimeout(f"{result.task.name} {result.id} not ready in {timeout}s")
 
 
 async def _await_handle(handle: Any, *args: Any, **kwargs: Any) -> Any:
