@@ -41,9 +41,11 @@ def _ids(cls: type[RedisStorage]) -> str:
     return cls.__name__
 
 
-def _server_ms(client: redis.Redis) -> int:
+def _server_ms(client: redis.Redis) -> float:
+    """The server's clock in milliseconds, to the microsecond (not rounded down, as the
+    scripts' ``now`` is: so a deadline can be checked against the full timeout)."""
     seconds, micros = client.time()
-    return int(seconds) * 1000 + int(micros) // 1000
+    return int(seconds) * 1000 + int(micros) / 1000
 
 
 def _leased(storage: RedisStorage, visibility_timeout: float = 60) -> Lease:
@@ -89,7 +91,14 @@ def test_lease_keys_their_types_and_values(
         lease.id.encode(): b"1:payload:\x00\xff"
     }
     deadline = redis_client.zscore("huey.lease_deadlines.lease_keys", lease.id)
-    assert deadline is not None and before + 30_000 <= deadline <= after + 30_000
+    # Rounded up to the next millisecond: never earlier than 30 s after the lease was taken.
+    assert deadline is not None and before + 30_000 < deadline <= after + 30_001
+
+    before = _server_ms(redis_client)
+    assert storage.extend_lease(lease.id, 40)
+    after = _server_ms(redis_client)
+    deadline = redis_client.zscore("huey.lease_deadlines.lease_keys", lease.id)
+    assert deadline is not None and before + 40_000 < deadline <= after + 40_001
     assert redis_client.exists(storage.keys.queue) == 0  # Taken from the queue.
 
     # Released at once: taken again, as delivery 2, under a new id.
@@ -120,6 +129,30 @@ def test_priority_lease_strips_the_stamp_and_keeps_the_order(
     assert lease.data == b"high"
     assert redis_client.hget("huey.leases.stamped", lease.id) == b"1:high"
     assert storage.enqueued_items() == [b"low"]
+
+
+def test_visibility_timeouts_are_rounded_up_to_whole_milliseconds() -> None:
+    assert [_leases.milliseconds(s) for s in (0.0004, 0.0011, 0.1, 0.3, 3, 2.5e-3)] == [
+        1,
+        2,
+        100,
+        300,
+        3000,
+        3,
+    ]
+    assert _leases.milliseconds(0) == _leases.milliseconds(-1) == 0  # 0: shown again at once.
+
+
+@pytest.mark.parametrize("cls", QUEUE_KINDS, ids=_ids)
+def test_a_sub_millisecond_lease_is_not_lapsed_when_taken(
+    cls: type[RedisStorage], connection: dict[str, Any]
+) -> None:
+    storage = cls("tiny", blocking=False, **connection)
+    storage.enqueue(b"m")
+    before = _server_ms(storage.conn)
+    lease = _leased(storage, 0.0004)
+    deadline = storage.conn.zscore(storage.keys.lease_deadlines, lease.id)
+    assert deadline is not None and deadline > before + 0.4
 
 
 # -- persistence -----------------------------------------------------------------------------
@@ -344,7 +377,12 @@ def test_a_retried_lease_takes_no_second_message(
     storage.enqueue(b"second")
     keys = [storage.keys.queue, storage.keys.leases, storage.keys.lease_deadlines]
     args = _leases.lease_args("same-id", 60, storage.queue_kind, False)
-    replies = [_leases.lease_of(storage._lease(keys=keys, args=args), "same-id") for _ in "12"]
+    replies = [_leases.lease_of(storage._lease(keys=keys, args=args), "same-id")]
+    before_retry = _server_ms(storage.conn)
+    replies.append(_leases.lease_of(storage._lease(keys=keys, args=args), "same-id"))
     assert replies[0] == replies[1] == Lease("same-id", b"first", 1)
+    # Its timeout starts again with the reply the client receives.
+    deadline = storage.conn.zscore(storage.keys.lease_deadlines, "same-id")
+    assert deadline is not None and deadline > before_retry + 60_000
     assert storage.queue_size() == 1 and storage.lease_count() == 1
     assert _leased(storage).data == b"second"

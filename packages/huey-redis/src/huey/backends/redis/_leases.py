@@ -7,6 +7,7 @@ reading the ``LEASE`` reply, and waiting for a message when the queue is empty.
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -27,8 +28,11 @@ def new_lease_id() -> str:
 
 
 def milliseconds(seconds: float) -> int:
-    """A visibility timeout as the scripts take it: whole milliseconds, never negative."""
-    return max(0, round(seconds * 1000))
+    """A visibility timeout as the scripts take it: whole milliseconds, rounded up (a lease
+    is never shorter than asked), never negative."""
+    # Rounded to the nanosecond first, so float noise (0.1 * 1000 = 100.00000000000001) does
+    # not add a millisecond.
+    return max(0, math.ceil(round(seconds * 1000, 6)))
 
 
 def lease_args(

@@ -182,10 +182,16 @@ LEASE = (
     _NOW
     + _REVOCATION_FIELDS
     + """
+-- When a lease taken now ends: ``now`` rounded up (``now`` is rounded down, and so is every
+-- lapse check's), so that no lease ends before its full timeout; a timeout of 0 ends now.
+local timeout = tonumber(ARGV[2])
+local ends = timeout > 0 and now + 1 + timeout or now
 -- The same id twice is a client retrying after a lost reply: give that lease back, do not
--- take a second message under the id (which would overwrite the first one's record).
+-- take a second message under the id (which would overwrite the first one's record). Its
+-- timeout starts again: the client has only now received it.
 local held = redis.call('HGET', KEYS[2], ARGV[1])
 if held then
+    redis.call('ZADD', KEYS[3], ends, ARGV[1])
     local sep = string.find(held, ':', 1, true)
     return {string.sub(held, sep + 1), tonumber(string.sub(held, 1, sep - 1))}
 end
@@ -220,7 +226,7 @@ if not data then
     deliveries = 1
 end
 redis.call('HSET', KEYS[2], ARGV[1], deliveries .. ':' .. data)
-redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZADD', KEYS[3], ends, ARGV[1])
 if KEYS[4] then
     return with_fields({data, deliveries}, revocation_fields(data, KEYS[4]))
 end
@@ -236,7 +242,8 @@ return redis.call('HDEL', KEYS[1], ARGV[1])
 """
 
 # KEYS[1] lease deadlines; ARGV[1] lease id, ARGV[2] visibility timeout in ms. Moves the
-# deadline to now + timeout if the lease has not lapsed (1), else changes nothing (0).
+# deadline to now + timeout (now rounded up, as in LEASE; 0: now) if the lease has not lapsed
+# (1), else changes nothing (0).
 EXTEND_LEASE = (
     _NOW
     + """
@@ -244,7 +251,8 @@ local deadline = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not deadline or tonumber(deadline) <= now then
     return 0
 end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+local timeout = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], timeout > 0 and now + 1 + timeout or now, ARGV[1])
 return 1
 """
 )
