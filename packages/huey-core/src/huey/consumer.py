@@ -405,7 +405,7 @@ class Consumer:
             "registered tasks:",
         ]
         periodic = set(self.huey._registry.periodic_tasks)
-        names = sorted((cls.name, cls in periodic) for cls in self.huey._registry)
+        names = sorted((cls.qualified_name, cls in periodic) for cls in self.huey._registry)
         lines += [f"+ {name}{' (periodic)' if is_periodic else ''}" for name, is_periodic in names]
         if not names:
             lines.append("(none: is the module defining the tasks imported?)")

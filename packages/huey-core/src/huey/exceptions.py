@@ -43,7 +43,10 @@ class RateLimitExceeded(HueyException):
         self.retry = retry
 
     def __str__(self) -> str:
-        return f"rate limit {self.key!r} exceeded, next window in {self.delay:.3f}s"
+        # huey 3.5.4's wording: a limit that retries says when.
+        if self.retry:
+            return f'Rate limit exceeded on "{self.key}", retry in {self.delay:.1f}s'
+        return f'Rate limit exceeded on "{self.key}"'
 
 
 class CancelExecution(HueyException):
