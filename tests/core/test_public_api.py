@@ -326,3 +326,12 @@ def test_console_scripts_resolve() -> None:
     for target in scripts.values():
         module_name, _, attribute = target.partition(":")
         assert callable(getattr(importlib.import_module(module_name), attribute)), target
+
+
+def test_storage_cysqlite_is_the_optional_driver_or_none() -> None:
+    # huey 3.5.4 code tests ``huey.storage.cysqlite is not None`` before using CySqliteHuey.
+    try:
+        driver: ModuleType | None = importlib.import_module("cysqlite")
+    except ImportError:
+        driver = None
+    assert huey.storage.cysqlite is driver

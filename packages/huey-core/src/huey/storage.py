@@ -6,6 +6,7 @@ through entry points; see ``huey.list_backends()``.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from huey._file_storage import FileStorage
@@ -30,4 +31,9 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name.endswith("Storage"):
         return resolve_export(name, __name__)
+    if name == "cysqlite":  # As in huey 3.5.4: the optional driver, None when not installed.
+        try:
+            return importlib.import_module("cysqlite")
+        except ImportError:
+            return None
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
