@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import random
 import signal
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -104,8 +105,9 @@ def test_four_processes_lease_every_message_exactly_once(tmp_path: Path) -> None
 # killed while its queue's feeder thread holds the queue's lock would leave it locked for good.
 def _lease_then_hang(filename: str, visibility: float, report: Connection) -> None:
     storage = SqliteStorage("q", filename=filename, blocking=False)
+    called = time.time()
     lease = storage.lease(visibility)
-    report.send((lease, time.time()))
+    report.send((lease, called))
     time.sleep(3600)  # Killed before it can acknowledge.
 
 
@@ -124,8 +126,12 @@ def test_a_message_leased_by_a_killed_process_is_delivered_again(tmp_path: Path)
     visibility = 3.0  # The taker starts well before it lapses, so it has to wait for that.
     reader, writer = FORK.Pipe(duplex=False)
     holder = _start(_lease_then_hang, filename, visibility, writer)
-    first, leased_at = _receive(reader)
+    first, called_at = _receive(reader)
     assert isinstance(first, Lease) and (first.data, first.deliveries) == (b"crash me", 1)
+    # Counted from a moment inside lease(): no later than it returned (its commit, and the
+    # return to the caller, take time after the deadline is set), no earlier than it was called.
+    (deadline,) = storage.conn.execute("select deadline from lease").fetchone()
+    assert deadline >= called_at + visibility
     os.kill(holder.pid or 0, signal.SIGKILL)
     _join(holder)
     assert holder.exitcode == -signal.SIGKILL
@@ -139,12 +145,60 @@ def test_a_message_leased_by_a_killed_process_is_delivered_again(tmp_path: Path)
     assert isinstance(again, Lease)
     assert (again.data, again.deliveries) == (b"crash me", 2)
     assert again.id != first.id
-    assert taken_at >= leased_at + visibility, "delivered again before its lease lapsed"
+    assert taken_at >= deadline, "delivered again before its lease lapsed"
     # A blocking lease() wakes when the lease lapses, not at the end of its 30 s read timeout.
-    assert taken_at - leased_at < visibility + 10
+    assert taken_at - called_at < visibility + 10
     assert acked is True
     assert storage.ack(first.id) is False
     assert (storage.queue_size(), storage.lease_count()) == (0, 0)
+
+
+# -- the lock is held by someone else meanwhile --------------------------------------------------
+VISIBILITY = 0.5
+HELD = 2 * VISIBILITY  # Longer than the visibility timeout: a deadline set before it lapses.
+
+
+def _while_locked(filename: str, begin: str, operation: Any) -> Any:
+    """``operation()`` in a thread while another connection holds a transaction opened with
+    ``begin`` and a read, for ``HELD`` seconds."""
+    other = sqlite3.connect(filename, isolation_level=None)
+    other.execute(begin)
+    other.execute("select count(*) from task").fetchall()
+    outcome: list[Any] = []
+    thread = threading.Thread(target=lambda: outcome.append(operation()), daemon=True)
+    thread.start()
+    time.sleep(HELD)
+    other.execute("rollback")
+    other.close()
+    thread.join(30)
+    assert outcome, "the operation did not finish once the lock was free"
+    return outcome[0]
+
+
+@pytest.mark.parametrize("journal_mode", ["wal", "delete"])
+def test_a_lease_is_not_spent_waiting_for_the_database(tmp_path: Path, journal_mode: str) -> None:
+    """In the rollback journal modes a commit waits for readers: the lease's clock must start
+    after that wait, as it does after the wait for the write lock."""
+    filename = str(tmp_path / f"{journal_mode}.db")
+    storage = SqliteStorage("q", filename=filename, blocking=False, journal_mode=journal_mode)
+    storage.enqueue(b"m")
+    begin = "begin immediate" if journal_mode == "wal" else "begin"  # A writer / a reader.
+    lease = _while_locked(filename, begin, lambda: storage.lease(VISIBILITY))
+    assert isinstance(lease, Lease)
+    assert storage.lease(LONG) is None, "the lease lapsed before its visibility timeout"
+    assert storage.ack(lease.id) is True
+
+
+def test_an_extension_is_not_spent_waiting_for_the_write_lock(tmp_path: Path) -> None:
+    filename = str(tmp_path / "extend.db")
+    storage = SqliteStorage("q", filename=filename, blocking=False)
+    storage.enqueue(b"m")
+    lease = storage.lease(LONG)
+    assert lease is not None
+    extend = lambda: storage.extend_lease(lease.id, VISIBILITY)  # noqa: E731
+    assert _while_locked(filename, "begin immediate", extend) is True
+    assert storage.lease(LONG) is None, "the extension lapsed before its visibility timeout"
+    assert storage.ack(lease.id) is True
 
 
 def _lease_forever(filename: str) -> None:

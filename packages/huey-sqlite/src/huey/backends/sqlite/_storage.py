@@ -13,8 +13,8 @@ Every operation is one autocommit statement (``DELETE ... RETURNING`` for the de
 reads): a statement is atomic on its own, and no transaction ever has to upgrade a read lock
 to a write lock, which is what makes SQLite answer "database is locked" under contention.
 The two that need several statements (``lease`` moves a row between tables, ``flush_queue``
-empties two) run in one ``BEGIN IMMEDIATE`` transaction, which takes the write lock at its
-start and so never upgrades either.
+empties two) run in one ``BEGIN EXCLUSIVE`` transaction, which takes the write lock at its
+start and so never upgrades either; so does ``extend_lease``, which reads the clock.
 """
 
 from __future__ import annotations
@@ -180,15 +180,18 @@ class SqliteStorage(BaseStorage):
         return self._with_retry(lambda: self.conn.execute(sql, tuple(params)).fetchone())
 
     def _transaction(self, body: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``body`` in one ``BEGIN IMMEDIATE`` transaction, retried as a whole when busy.
+        """Run ``body`` in one ``BEGIN EXCLUSIVE`` transaction, retried as a whole when busy.
 
         Holding the write lock from the start means no other writer can interleave and no read
-        lock is ever upgraded; a failed attempt is rolled back, so a retry starts clean.
+        lock is ever upgraded; a failed attempt is rolled back, so a retry starts clean. Every
+        wait comes before ``body``: in WAL mode EXCLUSIVE is IMMEDIATE, in the rollback journal
+        modes it also waits for readers at the start, where IMMEDIATE waits at the commit. So a
+        lease deadline ``body`` computes from the clock is not spent waiting before it holds.
         """
 
         def attempt() -> T:
             conn = self.conn
-            conn.execute("begin immediate")
+            conn.execute("begin exclusive")
             try:
                 result = body(conn)
                 conn.execute("commit")
@@ -332,12 +335,15 @@ class SqliteStorage(BaseStorage):
         return cursor.rowcount > 0
 
     def extend_lease(self, lease_id: str, visibility_timeout: float) -> bool:
-        now = time.time()
-        cursor = self._execute(
-            "update lease set deadline = ? where token = ? and queue = ? and deadline > ?",
-            (now + visibility_timeout, lease_id, self.name, now),
-        )
-        extended = cursor.rowcount > 0
+        def extend(conn: sqlite3.Connection) -> bool:
+            now = time.time()  # Once the write lock is held: no wait shortens the extension.
+            cursor = conn.execute(
+                "update lease set deadline = ? where token = ? and queue = ? and deadline > ?",
+                (now + visibility_timeout, lease_id, self.name, now),
+            )
+            return cursor.rowcount > 0
+
+        extended = self._transaction(extend)
         if extended and visibility_timeout <= 0:
             self._queue_wakeups.notify()  # Shown again at once: wake a waiting lease().
         return extended
