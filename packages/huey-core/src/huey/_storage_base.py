@@ -206,6 +206,10 @@ class BaseStorage(abc.ABC):
     def lease(self, visibility_timeout: float) -> Lease | None:
         """Take the next message without removing it, hidden for ``visibility_timeout`` seconds.
 
+        The seconds count from a moment inside the call once the storage holds the message,
+        after any wait (for a lock, the database, a message), never from before one: a holder
+        timing its lease from just before the call never overestimates it.
+
         A message whose lease lapsed (never acknowledged nor extended in time) comes before
         the queue, counted as one more delivery. Waits like ``dequeue`` where the storage
         blocks; None when there is nothing to take.
@@ -219,8 +223,8 @@ class BaseStorage(abc.ABC):
         raise self._no_leases()
 
     def extend_lease(self, lease_id: str, visibility_timeout: float) -> bool:
-        """Keep the message hidden ``visibility_timeout`` seconds from now (0: show it again at
-        once); False when the lease is unknown or has lapsed."""
+        """Keep the message hidden ``visibility_timeout`` seconds from now (counted as in
+        ``lease``; 0: show it again at once); False when the lease is unknown or has lapsed."""
         raise self._no_leases()
 
     def lease_count(self) -> int:
