@@ -125,6 +125,17 @@ class RacyPutIfEmptyStorage(MemoryStorage):
         return True
 
 
+class IgnoredTtlStorage(MemoryStorage):
+    def put_if_empty(self, key, value, ttl=None):
+        return super().put_if_empty(key, value)
+
+
+class BytesKeysApartStorage(MemoryStorage):
+    def put_data(self, key, value, is_result=False):
+        with self._lock:
+            self._results[key] = value
+
+
 class IgnoredPriorityStorage(MemoryStorage):
     def enqueue(self, data, priority=None):
         super().enqueue(data)
@@ -173,6 +184,16 @@ class TestRacyPutIfEmpty(StorageConformance):
         return RacyPutIfEmptyStorage(name)
 
 
+class TestIgnoredTtl(StorageConformance):
+    def make_storage(self, name):
+        return IgnoredTtlStorage(name)
+
+
+class TestBytesKeysApart(StorageConformance):
+    def make_storage(self, name):
+        return BytesKeysApartStorage(name)
+
+
 class TestIgnoredPriority(StorageConformance):
     def make_storage(self, name):
         return IgnoredPriorityStorage(name)
@@ -209,6 +230,8 @@ MUST_FAIL = {
     "TestExclusiveCutoff": {"test_read_schedule_cutoff_is_inclusive", "test_huey_scheduled_task"},
     "TestRacyPutIfEmpty": {"test_put_if_empty_is_atomic_across_threads"},
     "TestIgnoredPriority": {"test_priority_order", "test_huey_priority_tasks_run_highest_first"},
+    "TestIgnoredTtl": {"test_put_if_empty_entry_expires", "test_huey_lock_and_revoke"},
+    "TestBytesKeysApart": {"test_bytes_keys_name_the_same_entries_as_text"},
     "TestFakeBlocking": {"test_blocking_dequeue_waits_on_empty_queue"},
     "TestLostIncrement": {"test_incr_is_atomic_across_threads"},
     "TestSharedLocation": {"test_different_names_are_isolated"},

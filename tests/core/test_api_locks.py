@@ -11,6 +11,7 @@ import pytest
 from huey import MemoryHuey
 from huey.api import RateLimit, TaskLock
 from huey.exceptions import RateLimitExceeded, TaskException, TaskLockedException
+from huey.storage import MemoryStorage
 
 # -- locks --------------------------------------------------------------------------------------
 
@@ -108,6 +109,75 @@ def test_flush_locks(huey: MemoryHuey) -> None:
     assert huey.flush_locks() == {"in-body"}  # ...so it is known (as in huey 3.5.4).
     assert huey.flush_locks("third") == {"third"}
     assert not any(huey.is_locked(n) for n in ("decorated", "in-body", "third"))
+
+
+def _wait_unlocked(huey: MemoryHuey, name: str, within: float = 30) -> None:
+    deadline = time.monotonic() + within
+    while huey.is_locked(name):
+        assert time.monotonic() < deadline, f"lock {name!r} never expired"
+        time.sleep(0.02)
+
+
+def test_lock_with_ttl_frees_itself_when_never_released(huey: MemoryHuey) -> None:
+    lock = huey.lock_task("killed", ttl=0.1)
+    assert lock.ttl == 0.1
+    lock.acquire()  # Its holder "dies": nobody releases it.
+    with pytest.raises(TaskLockedException):
+        huey.lock_task("killed", ttl=0.1).acquire()
+    _wait_unlocked(huey, "killed")
+    with huey.lock_task("killed", ttl=60) as again:
+        assert again.is_locked()
+    assert not huey.is_locked("killed")
+
+
+def test_locked_task_with_ttl_runs_once_the_lock_expired(huey: MemoryHuey) -> None:
+    @huey.task(retries=1)
+    @huey.lock_task("report", ttl=0.1)
+    def report() -> str:
+        return "done"
+
+    huey.lock_task("report", ttl=0.1).acquire()  # Left held by a dead worker.
+    result = report()
+    assert huey.execute(huey.dequeue()) is None  # Locked: retried later.
+    _wait_unlocked(huey, "report")
+    retry = huey.dequeue() or huey.scheduled()[0]
+    assert huey.execute(retry) == "done"
+    assert result.get() == "done"  # type: ignore[union-attr]
+
+
+def test_put_if_empty_with_ttl_through_huey(huey: MemoryHuey) -> None:
+    assert huey.put_if_empty("dedupe", {"job": 1}, ttl=60) is True
+    assert huey.put_if_empty("dedupe", {"job": 2}, ttl=60) is False
+    assert huey.get("dedupe", peek=True) == {"job": 1}
+    assert huey.put_if_empty("short", 1, ttl=0.05) is True
+    deadline = time.monotonic() + 30
+    while huey.storage.has_data_for_key("short"):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert huey.put_if_empty("short", 2) is True
+
+
+def test_lock_ttl_is_checked_when_the_lock_is_made(huey: MemoryHuey) -> None:
+    for ttl in (0, -5):
+        with pytest.raises(ValueError, match="ttl"):
+            huey.lock_task("bad", ttl=ttl)
+    with pytest.raises(TypeError, match="ttl"):
+        huey.lock_task("bad", ttl="soon")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="ttl"):
+        huey.put_if_empty("bad", 1, ttl=0)
+
+
+def test_storage_without_ttl_parameter_still_takes_plain_locks() -> None:
+    """A third-party storage written before ttl existed keeps working for locks without one."""
+
+    class OldStorage(MemoryStorage):
+        def put_if_empty(self, key, value):  # type: ignore[no-untyped-def, override]
+            return super().put_if_empty(key, value)
+
+    huey = MemoryHuey("old", storage_class=OldStorage)
+    with huey.lock_task("plain"):
+        assert huey.is_locked("plain")
+    assert not huey.is_locked("plain")
 
 
 # -- rate limits --------------------------------------------------------------------------------

@@ -320,4 +320,5 @@ def test_dead_letters_and_leases_have_their_own_tables(tmp_path: Path) -> None:
         "counter": 0,
         "lease": 1,
         "dead_letter": 1,
+        "kv_expiry": 0,  # Expiries of put_if_empty(ttl=) entries, also ours.
     }

@@ -235,3 +235,84 @@ def test_channel_directories_are_per_file_and_queue(tmp_path: Path) -> None:
     assert a != channel_directory(str(tmp_path / "a.db"), "other", "queue")
     assert a != channel_directory(str(tmp_path / "a.db"), "q", "results")
     assert len(os.path.join(a, "0123456789abcdef.sock")) < 100  # AF_UNIX path limit
+
+
+# -- CySqliteStorage and expiring entries -------------------------------------------------------
+
+
+def test_cysqlite_huey_applies_its_pragmas(tmp_path: Path) -> None:
+    from huey import CySqliteHuey
+
+    pragmas = {"mmap_size": 4096}
+    huey = CySqliteHuey(filename=str(tmp_path / "cy.db"), pragmas=pragmas, timeout=3)
+    conn = huey.storage.conn
+    assert conn.pragma("mmap_size") == 4096
+    assert conn.pragma("journal_mode") == "wal"  # The default when pragmas do not say.
+    assert conn.pragma("busy_timeout") == 3000
+    assert pragmas == {"mmap_size": 4096}, "the caller's mapping is left alone"
+
+    @huey.task()
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    result = add(1, 2)
+    assert huey.execute(huey.dequeue()) == 3
+    assert result.get() == 3  # type: ignore[union-attr]
+    huey.storage.close()
+
+
+def test_cysqlite_translates_sqlite_storage_parameters(tmp_path: Path) -> None:
+    from huey.storage import CySqliteStorage
+
+    storage = CySqliteStorage(
+        filename=str(tmp_path / "cy.db"), cache_mb=4, fsync=True, journal_mode="truncate"
+    )
+    assert storage.conn.pragma("cache_size") == -4000
+    assert storage.conn.pragma("synchronous") == 2
+    assert storage.conn.pragma("journal_mode") == "truncate"
+    storage.close()
+
+
+def test_cysqlite_and_sqlite_share_one_file(tmp_path: Path) -> None:
+    from huey.storage import CySqliteStorage
+
+    filename = str(tmp_path / "shared.db")
+    cy, std = CySqliteStorage("q", filename=filename), SqliteStorage("q", filename=filename)
+    cy.enqueue(b"from cysqlite")
+    assert std.dequeue() == b"from cysqlite"
+    assert std.put_if_empty("lock", b"1", ttl=600) is True
+    assert cy.put_if_empty("lock", b"2") is False
+    cy.close()
+    std.close()
+
+
+def test_cysqlite_create_tables_false_then_initialize_schema(tmp_path: Path) -> None:
+    import cysqlite
+
+    from huey import CySqliteHuey
+
+    huey = CySqliteHuey(filename=str(tmp_path / "late.db"), create_tables=False)
+    with pytest.raises(cysqlite.OperationalError):
+        huey.pending_count()
+    huey.storage.initialize_schema()
+    assert huey.pending_count() == 0
+    huey.storage.close()
+
+
+def test_a_plain_write_of_an_expiring_entry_drops_its_expiry(tmp_path: Path) -> None:
+    """huey 3.5.4 writes kv rows without knowing kv_expiry: the triggers keep them lasting."""
+    filename = str(tmp_path / "huey.db")
+    storage = SqliteStorage("q", filename=filename)
+    assert storage.put_if_empty("lock", b"mine", ttl=0.1) is True
+    conn = sqlite3.connect(filename, isolation_level=None)
+    conn.execute(
+        "insert or replace into kv (queue, key, value) values (?, ?, ?)", ("q", "lock", b"theirs")
+    )
+    assert conn.execute("select count(*) from kv_expiry").fetchone() == (0,)
+    time.sleep(0.3)
+    assert storage.peek_data("lock") == b"theirs"
+    assert storage.put_if_empty("gone", b"g", ttl=0.1) is True
+    conn.execute("delete from kv where key = 'gone'")
+    assert conn.execute("select count(*) from kv_expiry").fetchone() == (0,)
+    conn.close()
+    storage.close()

@@ -79,6 +79,11 @@ class BaseStorage(abc.ABC):
     # An instance may turn it off (e.g. ``blocking=False``), so it is not a ClassVar.
     supports_blocking_dequeue: bool = False
 
+    @property
+    def priority(self) -> bool:
+        """huey 3.5.4's name for ``supports_priority``."""
+        return self.supports_priority
+
     def __init__(self, name: str = "huey", **kwargs: Any) -> None:
         if kwargs:
             names = ", ".join(sorted(kwargs))

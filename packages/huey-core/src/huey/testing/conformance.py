@@ -33,16 +33,19 @@ pytest inside the suite, register it for assertion rewriting before importing it
     pytest.register_assert_rewrite("huey.testing.conformance")
 
 Capabilities come from the storage class flags (``supports_priority``,
-``supports_blocking_dequeue``, ``supports_leases``). A test that needs a capability the storage
-lacks is skipped with a reason naming the flag; a companion test checks the documented behaviour
-without it (a prioritized task is refused with ``ConfigurationError``; ``dequeue()`` on an empty
-queue returns None promptly; the lease methods raise ``NotImplementedError``). The lease tests
-also let leases lapse: ``short_visibility`` is their visibility timeout, in seconds, and a
-subclass may raise it. Timing tolerances are class attributes a subclass may adjust
-(``blocking_dequeue_min_wait``, ``blocking_dequeue_max_wait``, ``prompt_return``). To leave
-out one test, override it in the subclass and call ``pytest.skip`` with the reason (for
-example, a backend whose location rather than its queue name identifies a queue, as huey's
-``FileStorage`` documents, cannot pass ``test_different_names_are_isolated``).
+``supports_blocking_dequeue``, ``supports_leases``, ``destructive_reads``). A test that needs a
+capability the storage lacks is skipped with a reason naming the flag; a companion test checks
+the documented behaviour without it (a prioritized task is refused with ``ConfigurationError``;
+``dequeue()`` on an empty queue returns None promptly; the lease methods raise
+``NotImplementedError``; without ``destructive_reads``, ``pop_data`` leaves the value). Every
+storage must honour ``put_if_empty(..., ttl=...)``: the ttl tests wait for an entry of a
+fraction of a second to expire (up to ``expiry_wait`` seconds, a class attribute). The lease
+tests also let leases lapse: ``short_visibility`` is their visibility timeout, in seconds, and
+a subclass may raise it. Timing tolerances are class attributes a subclass may adjust
+(``blocking_dequeue_min_wait``, ``blocking_dequeue_max_wait``, ``prompt_return``). To leave out
+one test, override it in the subclass and call ``pytest.skip`` with the reason (for example, a
+backend whose location rather than its queue name identifies a queue, as huey's ``FileStorage``
+documents, cannot pass ``test_different_names_are_isolated``).
 
 The ``test_huey_*`` tests run the ``Huey`` API (enqueue, dequeue, execute, results, schedule,
 pipelines, priorities, locks, revocation) on storages from the same factory; override
@@ -167,6 +170,10 @@ class StorageConformance(LeaseConformance):
     #: Calls documented not to wait (a non-blocking dequeue, ``wait_result`` on a key that has
     #: data) return within this many seconds.
     prompt_return: ClassVar[float] = 1.0
+    #: The longest the ttl tests wait for an entry stored with a short ttl to expire.
+    expiry_wait: ClassVar[float] = 30.0
+    #: The ttl (seconds) of the entries the ttl tests let expire.
+    short_ttl: ClassVar[float] = 0.2
 
     # -- what a subclass provides --------------------------------------------------------------
     def make_storage(self, name: str) -> BaseStorage:
@@ -448,9 +455,23 @@ class StorageConformance(LeaseConformance):
         assert storage.peek_data("k") == b"value"
         assert storage.peek_data("k") == b"value", "peek_data() must not remove the value"
         assert storage.pop_data("k") == b"value"
+        if not storage.destructive_reads:
+            pytest.skip("pop_data() leaves the value without destructive_reads (tested apart)")
         assert storage.has_data_for_key("k") is False
         assert storage.pop_data("k") is EmptyData
         assert storage.peek_data("k") is EmptyData
+
+    def test_pop_data_leaves_the_value_without_destructive_reads(
+        self, storage: BaseStorage
+    ) -> None:
+        if storage.destructive_reads:
+            pytest.skip("applies only when destructive_reads is False")
+        storage.put_data("k", b"value", is_result=True)
+        assert storage.pop_data("k") == b"value"
+        assert storage.pop_data("k") == b"value", "read again until it expires"
+        assert storage.has_data_for_key("k") is True
+        assert storage.delete_data("k") is True
+        assert storage.pop_data("k") is EmptyData
 
     def test_put_data_overwrites(self, storage: BaseStorage) -> None:
         storage.put_data("k", b"one")
@@ -465,7 +486,7 @@ class StorageConformance(LeaseConformance):
         assert storage.peek_data("result") == b"r"
         assert storage.result_items() == {"result": b"r", "meta": b"m"}
         assert storage.pop_data("result") == b"r"
-        assert storage.has_data_for_key("result") is False
+        assert storage.has_data_for_key("result") is not storage.destructive_reads
 
     def test_delete_data_reports_whether_it_deleted(self, storage: BaseStorage) -> None:
         assert storage.delete_data("k") is False
@@ -502,6 +523,105 @@ class StorageConformance(LeaseConformance):
         assert storage.put_if_empty("k", b"third") is True
         assert storage.peek_data("k") == b"third"
 
+    def test_peek_many(self, storage: BaseStorage) -> None:
+        storage.put_data("k1", b"v1")
+        storage.put_data("k2", b"v2")
+        assert storage.peek_many(["k1", "kx", "k2"]) == {"k1": b"v1", "k2": b"v2"}
+        assert storage.peek_many(["kx"]) == {}
+
+    # -- put_if_empty with a ttl ---------------------------------------------------------------
+    def _wait_until_expired(self, storage: BaseStorage, key: str | bytes) -> None:
+        deadline = time.monotonic() + self.expiry_wait
+        while storage.has_data_for_key(key):
+            assert time.monotonic() < deadline, f"{key!r} did not expire in {self.expiry_wait}s"
+            time.sleep(0.02)
+
+    def test_put_if_empty_with_ttl_holds_the_key(self, storage: BaseStorage) -> None:
+        assert storage.put_if_empty("lock", b"held", ttl=600) is True
+        assert storage.put_if_empty("lock", b"other", ttl=600) is False
+        assert storage.put_if_empty("lock", b"other") is False
+        assert storage.peek_data("lock") == b"held"
+        assert storage.has_data_for_key("lock") is True
+        assert storage.result_items() == {"lock": b"held"}
+        assert storage.result_store_size() == 1
+        storage.put_data("set", b"x")
+        assert storage.put_if_empty("set", b"y", ttl=600) is False
+        assert storage.peek_data("set") == b"x"
+
+    def test_put_if_empty_entry_expires(self, storage: BaseStorage) -> None:
+        storage.put_data("kept", b"k")
+        assert storage.put_if_empty("lock", b"held", ttl=self.short_ttl) is True
+        self._wait_until_expired(storage, "lock")
+        assert storage.peek_data("lock") is EmptyData
+        assert storage.peek_data_many(["lock", "kept"]) == [EmptyData, b"k"]
+        assert storage.pop_data("lock") is EmptyData
+        assert storage.delete_data("lock") is False
+        assert storage.result_items() == {"kept": b"k"}
+        assert storage.result_store_size() == 1
+        assert storage.put_if_empty("lock", b"again") is True
+        assert storage.peek_data("lock") == b"again"
+
+    def test_put_data_replaces_an_expiring_entry_for_good(self, storage: BaseStorage) -> None:
+        assert storage.put_if_empty("k", b"expiring", ttl=self.short_ttl) is True
+        storage.put_data("k", b"kept")
+        assert storage.put_if_empty("gone", b"g", ttl=self.short_ttl) is True
+        self._wait_until_expired(storage, "gone")
+        time.sleep(self.short_ttl)  # Past k's old expiry too, whatever the clock's resolution.
+        assert storage.peek_data("k") == b"kept", "put_data() must drop the old expiry"
+
+    def test_delete_data_takes_the_expiry_along(self, storage: BaseStorage) -> None:
+        assert storage.put_if_empty("k", b"expiring", ttl=self.short_ttl) is True
+        assert storage.delete_data("k") is True
+        assert storage.put_if_empty("k", b"lasting") is True
+        assert storage.put_if_empty("gone", b"g", ttl=self.short_ttl) is True
+        self._wait_until_expired(storage, "gone")
+        time.sleep(self.short_ttl)
+        assert storage.peek_data("k") == b"lasting", "a deleted entry's expiry must go with it"
+
+    def test_put_if_empty_refuses_a_bad_ttl(self, storage: BaseStorage) -> None:
+        for ttl in (0, -1, float("nan")):
+            with pytest.raises(ValueError):
+                storage.put_if_empty("k", b"v", ttl=ttl)
+        with pytest.raises(TypeError):
+            storage.put_if_empty("k", b"v", ttl="10")  # type: ignore[arg-type]
+        assert storage.has_data_for_key("k") is False
+
+    def test_put_if_empty_with_ttl_is_atomic_across_threads(self, storage: BaseStorage) -> None:
+        threads = 16
+        barrier = threading.Barrier(threads)
+        outcomes: list[bool | None] = [None] * threads
+
+        def racer(index: int) -> None:
+            barrier.wait()
+            outcomes[index] = storage.put_if_empty("race", f"t{index}".encode(), ttl=600)
+
+        _run_threads(threads, racer)
+        assert outcomes.count(True) == 1, f"put_if_empty() returned True {outcomes.count(True)}x"
+
+    # -- bytes keys ----------------------------------------------------------------------------
+    def test_bytes_keys_name_the_same_entries_as_text(self, storage: BaseStorage) -> None:
+        text = "k\u00fc"
+        raw = text.encode("utf-8")
+        storage.put_data(raw, b"v")
+        assert storage.peek_data(text) == b"v"
+        assert storage.peek_data(raw) == b"v"
+        assert storage.has_data_for_key(raw) is True
+        assert storage.peek_data_many([raw, b"missing"]) == [b"v", EmptyData]
+        assert storage.result_items() == {text: b"v"}
+        assert storage.put_if_empty(raw, b"w") is False
+        assert storage.put_if_empty(text, b"w") is False
+        assert storage.pop_data(raw) == b"v"
+        storage.put_data(text, b"v2")
+        assert storage.peek_data(raw) == b"v2"
+        assert storage.delete_data(raw) is True
+        assert storage.has_data_for_key(text) is False
+        assert storage.put_if_empty(b"lock", b"l", ttl=600) is True
+        assert storage.has_data_for_key("lock") is True
+        assert storage.incr(raw, 2) == 2
+        assert storage.incr(text) == 3
+        storage.delete_counter(raw)
+        assert storage.incr(text) == 1
+
     def test_put_if_empty_is_atomic_across_threads(self, storage: BaseStorage) -> None:
         threads, rounds = 16, 5
         for round_ in range(rounds):
@@ -530,7 +650,7 @@ class StorageConformance(LeaseConformance):
             storage.put_data(key, value)
         assert storage.result_store_size() == 5
         assert storage.result_items() == values
-        storage.pop_data("key-0")
+        storage.delete_data("key-0")
         storage.delete_data("key-1")
         assert storage.result_store_size() == 3
         del values["key-0"], values["key-1"]
@@ -741,7 +861,11 @@ class StorageConformance(LeaseConformance):
         assert huey.execute(task) == 3
         assert huey.storage.result_store_size() == 1
         assert result.get() == 3  # type: ignore[union-attr]
-        assert huey.storage.result_store_size() == 0, "a result is removed once read"
+        if huey.storage.destructive_reads:
+            assert huey.storage.result_store_size() == 0, "a result is removed once read"
+        else:
+            result.reset()  # type: ignore[union-attr]
+            assert result.get() == 3, "read again until it expires"  # type: ignore[union-attr]
 
     def test_huey_failed_task_stores_the_error(self, huey: Huey) -> None:
         @huey.task()
@@ -871,6 +995,18 @@ class StorageConformance(LeaseConformance):
             with pytest.raises(TaskLockedException), huey.lock_task("exclusive"):
                 pass
         assert not huey.is_locked("exclusive")
+
+        lock = huey.lock_task("expiring", ttl=self.short_ttl)
+        lock.acquire()  # Never released, as by a killed worker: the ttl frees it.
+        with pytest.raises(TaskLockedException):
+            huey.lock_task("expiring").acquire()
+        deadline = time.monotonic() + self.expiry_wait
+        while huey.is_locked("expiring"):
+            assert time.monotonic() < deadline, "a lock with a ttl did not expire"
+            time.sleep(0.02)
+        with huey.lock_task("expiring", ttl=600):
+            assert huey.is_locked("expiring")
+        assert not huey.is_locked("expiring")
 
         result = add(1, 1)
         result.revoke()  # type: ignore[union-attr]

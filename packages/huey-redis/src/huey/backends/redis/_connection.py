@@ -25,6 +25,7 @@ from collections.abc import Hashable, Mapping
 from typing import Any
 
 import redis
+from huey.exceptions import ConfigurationError
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -58,8 +59,22 @@ _URL_ARGUMENTS = frozenset(
 )
 
 
+# Arguments that say where the server is, as a url does too.
+_LOCATION_ARGUMENTS = ("host", "port", "db", "unix_socket_path")
+
+
+class ConflictingArguments(ConfigurationError, TypeError):
+    """Two ways to say where Redis is were given (huey 3.5.4 raises ConfigurationError)."""
+
+
 def check_arguments(storage: str, params: Mapping[str, Any], url: str | None) -> None:
-    """Refuse keyword arguments that no redis-py client or pool accepts."""
+    """Refuse keyword arguments that no redis-py client or pool accepts, and a url given with
+    arguments that place the server too."""
+    placed = [name for name in _LOCATION_ARGUMENTS if name in params]
+    if url and placed:
+        raise ConflictingArguments(
+            f"{storage}(): url= says where Redis is; drop {', '.join(placed)} (or the url)"
+        )
     known = _URL_ARGUMENTS if url else _CLIENT_ARGUMENTS
     unknown = sorted(set(params) - known)
     if unknown:

@@ -11,6 +11,10 @@ queue                      ``huey.redis.<name>``               list, or sorted s
 schedule                   ``huey.schedule.<name>``            sorted set
 results and other data     ``huey.results.<name>``             hash
 counters                   ``huey.counters.<name>``            hash
+field deadlines            ``huey.expiry.<name>``              sorted set: results field
+                                                               scored by when it expires
+                                                               (server ms; servers without
+                                                               HPEXPIRE only)
 result notification        ``huey.notify.<name>.<key>``        list with a TTL
 expire storages: data      ``huey.r.<name>.<key>``             string
 expire storages: counters  ``huey.c.<name>.<key>``             string
@@ -22,7 +26,8 @@ dead letters               ``huey.dead.<name>``                hash: key -> reco
 =========================  ==================================  ============================
 
 The last three are new (huey 3.5.4 has no leases) and appear only once leases or dead letters
-are used: a queue that never leases stays exactly as huey 3.5.4 lays it out.
+are used: a queue that never leases stays exactly as huey 3.5.4 lays it out. So is the field
+deadlines set, written only by ``put_if_empty(..., ttl=...)`` on a server without HPEXPIRE.
 
 Every Lua script of the storages receives its keys from here, in ``KEYS``, and touches the
 keys of one queue only. A Redis Cluster layout only has to put one queue's keys in one hash
@@ -55,10 +60,11 @@ class KeyLayout:
         self.schedule = f"huey.schedule.{part}"
         self.results = f"huey.results.{part}"
         self.counters = f"huey.counters.{part}"
+        self.expiry = f"huey.expiry.{part}"
         self.leases = f"huey.leases.{part}"
         self.lease_deadlines = f"huey.lease_deadlines.{part}"
         self.dead_letters = f"huey.dead.{part}"
-        self._notify_prefix = f"huey.notify.{part}."
+        self.notify_prefix = f"huey.notify.{part}."
         self._data_prefix = f"huey.r.{part}."
         self._counter_prefix = f"huey.c.{part}."
 
@@ -70,7 +76,7 @@ class KeyLayout:
     # -- per-key names -------------------------------------------------------------------------
     def notify(self, key: str) -> str:
         """The list a result write pushes to, to wake readers blocked on ``key``."""
-        return self._notify_prefix + key
+        return self.notify_prefix + key
 
     def data(self, key: str) -> str:
         """A key/value entry of an expire storage (a plain string key)."""

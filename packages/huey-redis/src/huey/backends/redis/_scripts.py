@@ -9,6 +9,13 @@ consumers on machines whose clocks disagree still agree on when a lease lapses. 
 5 a script that reads ``TIME`` may write; older servers need ``redis.replicate_commands()``,
 which the scripts call where it exists.)
 
+Entries of the results hash stored by ``put_if_empty(..., ttl=...)`` expire with the
+server's hash-field TTL (``HPEXPIRE``: Redis 7.4+, Valkey 9+). Servers without it get the same
+behaviour from a sorted set of deadlines (``huey.expiry.<name>``: field scored by server ms):
+every script that reads the hash first drops the fields whose deadline has passed
+(``purge_expired``), and every write of a field drops its deadline. The revocation fields the
+dequeue and lease scripts read are not checked: Huey never stores them with a ttl.
+
 Each script is sent once per server (``SCRIPT LOAD`` on the first ``NOSCRIPT`` reply, which
 redis-py's ``Script`` handles) and run with ``EVALSHA`` after that.
 """
@@ -25,35 +32,96 @@ end
 return due
 """
 
-# KEYS[1] results hash, KEYS[2] (optional) the field's notification list; ARGV[1] field.
-# The value (or nil), removed; a read result's pending notifications go with it.
-POP_FIELD = """
+# The server's time in whole milliseconds, as the local ``now``.
+_NOW = """
+if redis.replicate_commands then
+    redis.replicate_commands()
+end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+"""
+
+# ``purge_expired(results, expiry)``: removes the fields of the results hash whose deadline in
+# the expiry sorted set has passed (servers without HPEXPIRE; nothing to do elsewhere).
+_PURGE_EXPIRED = (
+    _NOW
+    + """
+local function purge_expired(results, expiry)
+    local due = redis.call('ZRANGEBYSCORE', expiry, '-inf', now)
+    for _, field in ipairs(due) do
+        redis.call('HDEL', results, field)
+    end
+    if #due > 0 then
+        redis.call('ZREMRANGEBYSCORE', expiry, '-inf', now)
+    end
+end
+"""
+)
+
+# KEYS[1] results hash, KEYS[2] expiry sorted set; ARGV[1] a hash command (HSET, HGET, HMGET,
+# HEXISTS, HDEL, HLEN, HGETALL), the rest its arguments after the key. Runs it on the hash as
+# it reads once expired fields are gone; a written or deleted field loses its deadline.
+HASH_COMMAND = (
+    _PURGE_EXPIRED
+    + """
+local command = ARGV[1]
+if command == 'HSET' then
+    for i = 2, #ARGV, 2 do
+        redis.call('ZREM', KEYS[2], ARGV[i])
+    end
+    return redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+end
+purge_expired(KEYS[1], KEYS[2])
+if command == 'HDEL' then
+    redis.call('ZREM', KEYS[2], unpack(ARGV, 2))
+end
+return redis.call(command, KEYS[1], unpack(ARGV, 2))
+"""
+)
+
+# KEYS[1] results hash, KEYS[2] expiry sorted set; ARGV[1] field, ARGV[2] value, ARGV[3] ttl
+# in ms ('' for none). 1 when the field was empty (or expired) and is now set, else 0.
+PUT_IF_EMPTY = (
+    _PURGE_EXPIRED
+    + """
+purge_expired(KEYS[1], KEYS[2])
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+    return 0
+end
+if ARGV[3] ~= '' then
+    local native = redis.pcall('HPEXPIRE', KEYS[1], ARGV[3], 'FIELDS', 1, ARGV[1])
+    if type(native) == 'table' and native.err then
+        redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+    end
+end
+return 1
+"""
+)
+
+# KEYS[1] results hash, KEYS[2] expiry sorted set, KEYS[3] (optional) the field's
+# notification list; ARGV[1] field. The value (or nil), removed; a read result's pending
+# notifications go with it.
+POP_FIELD = (
+    _PURGE_EXPIRED
+    + """
+purge_expired(KEYS[1], KEYS[2])
 local value = redis.call('HGET', KEYS[1], ARGV[1])
 if value then
     redis.call('HDEL', KEYS[1], ARGV[1])
-    if KEYS[2] then
-        redis.call('DEL', KEYS[2])
+    redis.call('ZREM', KEYS[2], ARGV[1])
+    if KEYS[3] then
+        redis.call('DEL', KEYS[3])
     end
 end
 return value
 """
+)
 
-# KEYS[1] a string key, KEYS[2] (optional) its notification list. The value (or nil), removed.
-POP_KEY = """
-local value = redis.call('GET', KEYS[1])
-if value then
-    redis.call('DEL', KEYS[1])
-    if KEYS[2] then
-        redis.call('DEL', KEYS[2])
-    end
-end
-return value
-"""
-
-# KEYS[1] results hash, KEYS[2] notification list; ARGV[1] field, ARGV[2] value, ARGV[3] the
-# list's TTL. Stores a result and wakes every reader blocked on it, in one step: a reader
-# that wakes always finds the value.
+# KEYS[1] results hash, KEYS[2] notification list, KEYS[3] expiry sorted set; ARGV[1] field,
+# ARGV[2] value, ARGV[3] the list's TTL. Stores a result and wakes every reader blocked on it,
+# in one step: a reader that wakes always finds the value.
 PUT_FIELD_NOTIFY = """
+redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('LPUSH', KEYS[2], '1')
 redis.call('EXPIRE', KEYS[2], ARGV[3])
@@ -161,15 +229,6 @@ return with_fields({data}, revocation_fields(data, KEYS[2]))
 """
 )
 
-# The server's time in whole milliseconds, as the local ``now``.
-_NOW = """
-if redis.replicate_commands then
-    redis.replicate_commands()
-end
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-"""
-
 # KEYS[1] queue, KEYS[2] leases hash (lease id -> '<deliveries>:<message>'), KEYS[3] lease
 # deadlines sorted set (lease id scored by its deadline in ms); ARGV[1] the new lease id,
 # ARGV[2] visibility timeout in ms, ARGV[3] 'zset' for a priority queue (ZPOPMIN, behind an
@@ -261,11 +320,12 @@ __all__ = [
     "ACK",
     "DEQUEUE_WITH_REVOCATIONS",
     "EXTEND_LEASE",
+    "HASH_COMMAND",
     "INCR_KEY",
     "LEASE",
     "POP_FIELD",
-    "POP_KEY",
     "PUT_FIELD_NOTIFY",
+    "PUT_IF_EMPTY",
     "PUT_KEY_NOTIFY",
     "READ_SCHEDULE",
 ]

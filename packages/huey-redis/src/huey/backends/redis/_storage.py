@@ -20,6 +20,12 @@ and a server without ``BLMOVE``, are polled instead: 5 ms growing to 100 ms apar
 message ends the wait; a lease that lapses meanwhile goes to the next call (``_leases``). Dead
 letters are one hash (``huey.dead.<name>``).
 
+Keys of the key/value store and of counters may be ``str`` or UTF-8 ``bytes`` (the same
+entry). ``put_if_empty(..., ttl=...)`` works on every server: see ``_scripts`` for how a field
+of the results hash expires where the server has no hash-field TTL. ``RedisExpireStorage``
+reads non-destructively (``destructive_reads`` off): a result can be read again until it
+expires, as in huey 3.5.4.
+
 Errors of redis-py (``redis.exceptions.ConnectionError``, ``TimeoutError``) propagate: the
 consumer logs them and retries with backoff, and a producer sees them at once.
 """
@@ -38,6 +44,7 @@ import redis
 from huey.backends.redis import _leases, _scripts
 from huey.backends.redis._connection import (
     BLOCKING_MARGIN,
+    ConflictingArguments,
     ScriptCommand,
     ThreadConnections,
     check_arguments,
@@ -48,7 +55,7 @@ from huey.backends.redis._connection import (
 from huey.backends.redis._keys import KeyLayout, clean_name
 from huey.backends.redis._replies import as_bytes, revocation_fields
 from huey.constants import EmptyData
-from huey.storage import BaseStorage, Lease
+from huey.storage import BaseStorage, Key, Lease, check_ttl, key_text
 from huey.utils import to_timestamp
 
 logger = logging.getLogger("huey.backends.redis")
@@ -107,7 +114,9 @@ class RedisStorage(BaseStorage):
         self.client_name = client_name
         self.notify_result = bool(notify_result)
         self.notify_result_ttl = int(notify_result_ttl)
-        self.keys = self.key_layout_class(_clean(name) if clean_name else name)
+        # As in huey 3.5.4, ``name`` is the queue name as the keys carry it.
+        self.name = _clean(name) if clean_name else name
+        self.keys = self.key_layout_class(self.name)
 
         # The longest a blocking command may wait: a socket timeout must not cut it short
         # (that would look like an empty queue and hide the misconfiguration).
@@ -134,6 +143,8 @@ class RedisStorage(BaseStorage):
         self._dequeue_checked = self._script(_scripts.DEQUEUE_WITH_REVOCATIONS)
         self._pop_field = self._script(_scripts.POP_FIELD)
         self._put_field_notify = self._script(_scripts.PUT_FIELD_NOTIFY)
+        self._hash_command = self._script(_scripts.HASH_COMMAND)
+        self._put_if_empty = self._script(_scripts.PUT_IF_EMPTY)
         self._lease = self._script(_scripts.LEASE)
         self._ack = self._script(_scripts.ACK)
         self._extend_lease = self._script(_scripts.EXTEND_LEASE)
@@ -150,11 +161,14 @@ class RedisStorage(BaseStorage):
         the connections' socket timeout (None: none). A seam: the cluster storages
         (``_cluster``) replace it to connect with a ``redis.cluster.RedisCluster`` instead."""
         storage = type(self).__name__
+        for absent in [name for name in ("host", "port", "db") if name in connection_params]:
+            if connection_params[absent] is None:  # Settings dicts spell "not given" as None.
+                del connection_params[absent]
         if connection_pool is not None:
             given = sorted(connection_params) + ["url"] * bool(url)
             given += ["client_name"] * (client_name is not None)
             if given:
-                raise TypeError(
+                raise ConflictingArguments(
                     f"{storage}(): connection_pool= is used as it is; configure "
                     f"{', '.join(given)} on the pool instead"
                 )
@@ -195,6 +209,28 @@ class RedisStorage(BaseStorage):
         self.conn.close()
         self._threads.close()
         return True
+
+    # -- huey 3.5.4's key attributes ---------------------------------------------------------
+    @property
+    def queue_key(self) -> str:
+        return self.keys.queue
+
+    @property
+    def schedule_key(self) -> str:
+        return self.keys.schedule
+
+    @property
+    def result_key(self) -> Any:
+        """The results hash (a function of the key on the expire storages, as in huey)."""
+        return self.keys.results
+
+    @property
+    def counter_key(self) -> Any:
+        return self.keys.counters
+
+    @property
+    def notify_prefix(self) -> str:
+        return self.keys.notify_prefix
 
     # -- blocking commands ---------------------------------------------------------------------
     def _block_timeout(self, seconds: float) -> float:
@@ -356,60 +392,72 @@ class RedisStorage(BaseStorage):
         self.conn.delete(self.keys.schedule)
 
     # -- key/value store: one hash ------------------------------------------------------------
-    def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
+    #: ``put_if_empty(..., ttl=...)`` works on every server (natively where it has hash-field
+    #: TTL, see ``_scripts``), as huey 3.5.4 reports it for a server with HPEXPIRE.
+    supports_hash_ttl: ClassVar[bool] = True
+
+    def _results(self, *command: Any) -> Any:
+        """A command on the results hash, as it reads without its expired fields."""
+        return self._hash_command(keys=[self.keys.results, self.keys.expiry], args=command)
+
+    def put_data(self, key: Key, value: bytes, is_result: bool = False) -> None:
+        key = key_text(key)
         if is_result and self.notify_result:
             self._put_field_notify(
-                keys=[self.keys.results, self.keys.notify(key)],
+                keys=[self.keys.results, self.keys.notify(key), self.keys.expiry],
                 args=[key, value, self.notify_result_ttl],
             )
         else:
-            self._command("HSET", self.keys.results, key, value)
+            self._results("HSET", key, value)
 
-    def peek_data(self, key: str) -> Any:
-        value = self._command("HGET", self.keys.results, key)
+    def peek_data(self, key: Key) -> Any:
+        value = self._results("HGET", key_text(key))
         return EmptyData if value is None else as_bytes(value)
 
-    def peek_data_many(self, keys: Sequence[str]) -> list[Any]:
+    def peek_data_many(self, keys: Sequence[Key]) -> list[Any]:
         """The values at ``keys`` (``EmptyData`` where missing) in one ``HMGET``: the batched
         read a worker's revocation check needs (a proposed storage-contract method)."""
         if not keys:
             return []
-        values = self._command("HMGET", self.keys.results, *keys)
+        values = self._results("HMGET", *map(key_text, keys))
         return [EmptyData if value is None else as_bytes(value) for value in values]
 
-    def pop_data(self, key: str) -> Any:
-        value = self._pop_field(keys=self._pop_keys(self.keys.results, key), args=[key])
+    def pop_data(self, key: Key) -> Any:
+        key = key_text(key)
+        keys = [self.keys.results, self.keys.expiry]
+        if self.notify_result:  # A result read is also the end of its notifications.
+            keys.append(self.keys.notify(key))
+        value = self._pop_field(keys=keys, args=[key])
         return EmptyData if value is None else as_bytes(value)
 
-    def _pop_keys(self, data_key: str, key: str) -> list[str]:
-        # A result read is also the end of its notifications, when there are any.
-        return [data_key, self.keys.notify(key)] if self.notify_result else [data_key]
+    def delete_data(self, key: Key) -> bool:
+        return bool(self._results("HDEL", key_text(key)))
 
-    def delete_data(self, key: str) -> bool:
-        return bool(self._command("HDEL", self.keys.results, key))
+    def has_data_for_key(self, key: Key) -> bool:
+        return bool(self._results("HEXISTS", key_text(key)))
 
-    def has_data_for_key(self, key: str) -> bool:
-        return bool(self._command("HEXISTS", self.keys.results, key))
-
-    def put_if_empty(self, key: str, value: bytes) -> bool:
-        return bool(self.conn.hsetnx(self.keys.results, key, value))
+    def put_if_empty(self, key: Key, value: bytes, ttl: float | None = None) -> bool:
+        args = [key_text(key), value, _milliseconds(check_ttl(ttl))]
+        return bool(self._put_if_empty(keys=[self.keys.results, self.keys.expiry], args=args))
 
     def result_store_size(self) -> int:
-        return int(self.conn.hlen(self.keys.results))
+        return int(self._results("HLEN"))
 
     def result_items(self) -> dict[str, bytes]:
-        items = self.conn.hgetall(self.keys.results)
-        return {_text(key): as_bytes(value) for key, value in items.items()}
+        flat = self._results("HGETALL")
+        return {
+            _text(key): as_bytes(value) for key, value in zip(flat[::2], flat[1::2], strict=True)
+        }
 
     def flush_results(self) -> None:
-        self.conn.delete(self.keys.results)
+        self.conn.delete(self.keys.results, self.keys.expiry)
 
     # -- counters: one hash -------------------------------------------------------------------
-    def incr(self, key: str, amount: int = 1) -> int:
-        return int(self.conn.hincrby(self.keys.counters, key, amount))
+    def incr(self, key: Key, amount: int = 1) -> int:
+        return int(self.conn.hincrby(self.keys.counters, key_text(key), amount))
 
-    def delete_counter(self, key: str) -> None:
-        self.conn.hdel(self.keys.counters, key)
+    def delete_counter(self, key: Key) -> None:
+        self.conn.hdel(self.keys.counters, key_text(key))
 
     def flush_counters(self) -> None:
         self.conn.delete(self.keys.counters)
@@ -417,7 +465,7 @@ class RedisStorage(BaseStorage):
     # -- waiting for a result -----------------------------------------------------------------
     def wait_result(
         self,
-        key: str,
+        key: Key,
         timeout: float | None = None,
         backoff: float = 1.15,
         max_delay: float = 1.0,
@@ -428,6 +476,7 @@ class RedisStorage(BaseStorage):
         if not self.notify_result:
             return super().wait_result(key, timeout, backoff, max_delay)
         deadline = None if timeout is None else time.monotonic() + timeout
+        key = key_text(key)
         notify_key = self.keys.notify(key)
         while not self.has_data_for_key(key):
             wait = max_delay
@@ -480,7 +529,12 @@ class RedisExpireStorage(RedisStorage):
     """``RedisStorage`` keeping each result in a key of its own that expires after
     ``expire_time`` seconds (other data, such as revocations and locks, does not expire), and
     each counter in a key of its own with the same lifetime, as huey 3.5.4 does.
+
+    Reads are not destructive, as in huey 3.5.4: ``pop_data`` leaves the value, so a result
+    can be read again (by any reader) until it expires; ``delete_data`` removes it.
     """
+
+    destructive_reads: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -509,9 +563,17 @@ class RedisExpireStorage(RedisStorage):
             **connection_params,
         )
         self.expire_time = int(expire_time) if expire_time else None
-        self._pop_key = self._script(_scripts.POP_KEY)
         self._put_key_notify = self._script(_scripts.PUT_KEY_NOTIFY)
         self._incr_key = self._script(_scripts.INCR_KEY)
+
+    @property
+    def result_key(self) -> Any:
+        """The key of an entry, as a function: ``result_key(key)`` (huey 3.5.4's attribute)."""
+        return lambda key: self.keys.data(key_text(key))
+
+    @property
+    def counter_key(self) -> Any:
+        return lambda key: self.keys.counter(key_text(key))
 
     def _scan(self, pattern: str) -> Iterator[bytes]:
         yield from self.conn.scan_iter(match=pattern, count=_BATCH)
@@ -531,7 +593,8 @@ class RedisExpireStorage(RedisStorage):
     _revocations_in_results: ClassVar[bool] = False
 
     # -- key/value store: one string key each --------------------------------------------------
-    def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
+    def put_data(self, key: Key, value: bytes, is_result: bool = False) -> None:
+        key = key_text(key)
         ttl = self.expire_time if is_result else None
         if is_result and self.notify_result:
             self._put_key_notify(
@@ -543,28 +606,29 @@ class RedisExpireStorage(RedisStorage):
         else:
             self._command("SET", self.keys.data(key), value, "EX", ttl)
 
-    def peek_data(self, key: str) -> Any:
-        value = self._command("GET", self.keys.data(key))
+    def peek_data(self, key: Key) -> Any:
+        value = self._command("GET", self.keys.data(key_text(key)))
         return EmptyData if value is None else as_bytes(value)
 
-    def peek_data_many(self, keys: Sequence[str]) -> list[Any]:
+    def peek_data_many(self, keys: Sequence[Key]) -> list[Any]:
         if not keys:
             return []
-        values = self._command("MGET", *(self.keys.data(key) for key in keys))
+        values = self._command("MGET", *(self.keys.data(key_text(key)) for key in keys))
         return [EmptyData if value is None else as_bytes(value) for value in values]
 
-    def pop_data(self, key: str) -> Any:
-        value = self._pop_key(keys=self._pop_keys(self.keys.data(key), key))
-        return EmptyData if value is None else as_bytes(value)
+    # The server removes data when it expires: a read leaves it (huey 3.5.4's behaviour).
+    pop_data = peek_data
 
-    def delete_data(self, key: str) -> bool:
-        return bool(self._command("DEL", self.keys.data(key)))
+    def delete_data(self, key: Key) -> bool:
+        return bool(self._command("DEL", self.keys.data(key_text(key))))
 
-    def has_data_for_key(self, key: str) -> bool:
-        return bool(self._command("EXISTS", self.keys.data(key)))
+    def has_data_for_key(self, key: Key) -> bool:
+        return bool(self._command("EXISTS", self.keys.data(key_text(key))))
 
-    def put_if_empty(self, key: str, value: bytes) -> bool:
-        return bool(self.conn.set(self.keys.data(key), value, nx=True))
+    def put_if_empty(self, key: Key, value: bytes, ttl: float | None = None) -> bool:
+        ms = _milliseconds(check_ttl(ttl))
+        expiry = ("PX", ms) if ms else ()
+        return bool(self._command("SET", self.keys.data(key_text(key)), value, "NX", *expiry))
 
     def result_store_size(self) -> int:
         return sum(1 for _ in self._scan(self.keys.data_pattern))
@@ -583,12 +647,13 @@ class RedisExpireStorage(RedisStorage):
         self._delete_matching(self.keys.data_pattern)
 
     # -- counters: one string key each ---------------------------------------------------------
-    def incr(self, key: str, amount: int = 1) -> int:
+    def incr(self, key: Key, amount: int = 1) -> int:
         ttl = "" if self.expire_time is None else self.expire_time
-        return int(self._incr_key(keys=[self.keys.counter(key)], args=[amount, ttl]))
+        counter = self.keys.counter(key_text(key))
+        return int(self._incr_key(keys=[counter], args=[amount, ttl]))
 
-    def delete_counter(self, key: str) -> None:
-        self.conn.delete(self.keys.counter(key))
+    def delete_counter(self, key: Key) -> None:
+        self.conn.delete(self.keys.counter(key_text(key)))
 
     def flush_counters(self) -> None:
         self._delete_matching(self.keys.counter_pattern)
@@ -621,6 +686,11 @@ def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
 
 def _clean(name: str) -> str:
     return clean_name(name)
+
+
+def _milliseconds(ttl: float | None) -> str | int:
+    """A ttl as whole milliseconds for the server (at least 1), or '' for none."""
+    return "" if ttl is None else max(1, math.ceil(ttl * 1000))
 
 
 def _text(value: bytes | str) -> str:

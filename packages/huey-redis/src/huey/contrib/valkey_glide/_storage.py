@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import math
 import os
 import re
 import threading
@@ -38,7 +39,7 @@ from huey.backends.redis import _leases, _scripts
 from huey.backends.redis._keys import KeyLayout
 from huey.constants import EmptyData
 from huey.contrib.valkey_glide._loop import creation_lock, loop_thread
-from huey.storage import BaseStorage, Lease
+from huey.storage import BaseStorage, Key, Lease, check_ttl, key_text
 from huey.utils import to_timestamp
 
 if TYPE_CHECKING:
@@ -227,6 +228,12 @@ class ValkeyGlideStorage(BaseStorage):
         self._lease_script = self._glide.Script(_scripts.LEASE)
         self._ack_script = self._glide.Script(_scripts.ACK)
         self._extend_script = self._glide.Script(_scripts.EXTEND_LEASE)
+        # The results hash as the redis-py storages keep it: fields stored with a ttl expire
+        # natively or through the deadline set (see huey.backends.redis._scripts).
+        self._hash_script = self._glide.Script(_scripts.HASH_COMMAND)
+        self._put_if_empty_script = self._glide.Script(_scripts.PUT_IF_EMPTY)
+        self._pop_script = self._glide.Script(_scripts.POP_FIELD)
+        self._put_notify_script = self._glide.Script(_scripts.PUT_FIELD_NOTIFY)
         self._has_blmove = True  # Cleared once a server before Redis 6.2 refuses BLMOVE.
 
     # -- configuration -------------------------------------------------------------------------
@@ -543,60 +550,71 @@ class ValkeyGlideStorage(BaseStorage):
         self._run(self.client.delete([self.schedule_key]))
 
     # -- key/value result store ----------------------------------------------------------------
-    def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
+    #: ``put_if_empty(..., ttl=...)`` works on every server, as for ``RedisStorage``.
+    supports_hash_ttl = True
+
+    def _script(self, script: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        args = [arg if isinstance(arg, bytes | str) else str(arg) for arg in args]
+        return self._run(self.client.invoke_script(script, keys=list(keys), args=args))
+
+    def _results(self, *command: Any) -> Any:
+        """A command on the results hash, as it reads without its expired fields."""
+        return self._script(self._hash_script, [self.result_key, self.keys.expiry], command)
+
+    def put_data(self, key: Key, value: bytes, is_result: bool = False) -> None:
+        key = key_text(key)
         if not (is_result and self.notify_result):
-            self._run(self.client.hset(self.result_key, {key: value}))
+            self._results("HSET", key, value)
             return
-        batch = self._glide.Batch(is_atomic=False)  # One round trip; keys of any slot.
-        batch.hset(self.result_key, {key: value})
-        batch.lpush(self.notify_prefix + key, [b"1"])
-        batch.expire(self.notify_prefix + key, self.notify_result_ttl)
-        self._run(self.client.exec(batch, raise_on_error=True))
+        keys = [self.result_key, self.notify_prefix + key, self.keys.expiry]
+        self._script(self._put_notify_script, keys, [key, value, self.notify_result_ttl])
 
-    def peek_data(self, key: str) -> Any:
-        value = self._run(self.client.hget(self.result_key, key))
+    def peek_data(self, key: Key) -> Any:
+        value = self._results("HGET", key_text(key))
         return EmptyData if value is None else value
 
-    def pop_data(self, key: str) -> Any:
-        batch = self._glide.Batch(is_atomic=True)  # Read and delete as one: one reader wins.
-        batch.hget(self.result_key, key)
-        batch.hdel(self.result_key, [key])
-        replies = self._run(self.client.exec(batch, raise_on_error=True))
-        if replies is None:
-            raise RuntimeError("ValkeyGlideStorage: the pop transaction was aborted")
-        value = replies[0]
+    def peek_data_many(self, keys: Sequence[Key]) -> list[Any]:
+        if not keys:
+            return []
+        values = self._results("HMGET", *map(key_text, keys))
+        return [EmptyData if value is None else value for value in values]
+
+    def pop_data(self, key: Key) -> Any:
+        # One script reads and deletes: of two readers, one gets the value.
+        key = key_text(key)
+        value = self._script(self._pop_script, [self.result_key, self.keys.expiry], [key])
         return EmptyData if value is None else value
 
-    def delete_data(self, key: str) -> bool:
-        deleted: int = self._run(self.client.hdel(self.result_key, [key]))
-        return deleted > 0
+    def delete_data(self, key: Key) -> bool:
+        return bool(self._results("HDEL", key_text(key)))
 
-    def has_data_for_key(self, key: str) -> bool:
-        exists: bool = self._run(self.client.hexists(self.result_key, key))
-        return bool(exists)
+    def has_data_for_key(self, key: Key) -> bool:
+        return bool(self._results("HEXISTS", key_text(key)))
 
-    def put_if_empty(self, key: str, value: bytes) -> bool:
-        stored: bool = self._run(self.client.hsetnx(self.result_key, key, value))
-        return bool(stored)
+    def put_if_empty(self, key: Key, value: bytes, ttl: float | None = None) -> bool:
+        checked = check_ttl(ttl)
+        ms = "" if checked is None else max(1, math.ceil(checked * 1000))
+        keys = [self.result_key, self.keys.expiry]
+        return bool(self._script(self._put_if_empty_script, keys, [key_text(key), value, ms]))
 
     def result_store_size(self) -> int:
-        size: int = self._run(self.client.hlen(self.result_key))
-        return size
+        return int(self._results("HLEN"))
 
     def result_items(self) -> dict[str, bytes]:
-        items: Mapping[bytes, bytes] = self._run(self.client.hgetall(self.result_key))
-        return {_text(key): value for key, value in items.items()}
+        flat = self._results("HGETALL")
+        return {_text(key): value for key, value in zip(flat[::2], flat[1::2], strict=True)}
 
     def flush_results(self) -> None:
-        self._run(self.client.delete([self.result_key]))
+        self._run(self.client.delete([self.result_key, self.keys.expiry]))
 
     # -- counters ------------------------------------------------------------------------------
-    def incr(self, key: str, amount: int = 1) -> int:
-        value: int = self._run(self.client.hincrby(self.counter_key, key, int(amount)))
+    def incr(self, key: Key, amount: int = 1) -> int:
+        counter = key_text(key)
+        value: int = self._run(self.client.hincrby(self.counter_key, counter, int(amount)))
         return value
 
-    def delete_counter(self, key: str) -> None:
-        self._run(self.client.hdel(self.counter_key, [key]))
+    def delete_counter(self, key: Key) -> None:
+        self._run(self.client.hdel(self.counter_key, [key_text(key)]))
 
     def flush_counters(self) -> None:
         self._run(self.client.delete([self.counter_key]))
@@ -604,7 +622,7 @@ class ValkeyGlideStorage(BaseStorage):
     # -- result notification -------------------------------------------------------------------
     def wait_result(
         self,
-        key: str,
+        key: Key,
         timeout: float | None = None,
         backoff: float = 1.15,
         max_delay: float = 1.0,
@@ -618,7 +636,7 @@ class ValkeyGlideStorage(BaseStorage):
         if not self.notify_result:
             return super().wait_result(key, timeout, backoff, max_delay)
         deadline = None if timeout is None else time.monotonic() + timeout
-        notify_key = self.notify_prefix + key
+        notify_key = self.notify_prefix + key_text(key)
         while not self.has_data_for_key(key):
             wait = max(max_delay, 0.01)
             if deadline is not None:

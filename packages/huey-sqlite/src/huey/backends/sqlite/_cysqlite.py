@@ -8,6 +8,8 @@ tuned by an open-ended ``pragmas`` mapping, applied to every connection the stor
 
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
@@ -23,10 +25,9 @@ INSTALL_HINT = (
 
 def _import_cysqlite() -> ModuleType:
     try:
-        import cysqlite
+        return importlib.import_module("cysqlite")  # An optional dependency: the extra.
     except ImportError as exc:
         raise ConfigurationError(INSTALL_HINT) from exc
-    return cysqlite
 
 
 class CySqliteStorage(SqliteStorage):
@@ -86,7 +87,7 @@ class CySqliteStorage(SqliteStorage):
             raise TypeError(f"invalid cysqlite.connect argument: {exc}") from exc
         for pragma, value in self.pragmas.items():
             # Retried like every statement: switching to WAL may meet another writer's lock.
-            self._with_retry(lambda pragma=pragma, value=value: conn.pragma(pragma, value))
+            self._with_retry(functools.partial(conn.pragma, pragma, value))
         return conn
 
 
