@@ -123,6 +123,8 @@ class Huey:
         try:
             self.storage = self.create_storage()
         except TypeError as exc:  # Most often an unknown keyword argument: say where it went.
+            if isinstance(exc, ConfigurationError):  # Already says what to change.
+                raise
             raise TypeError(f"{type(self).__name__}(): {exc}") from exc
         if self.delivery == AT_LEAST_ONCE and not self.storage.supports_leases:
             raise ConfigurationError(
