@@ -11,6 +11,7 @@ from asyncio_support import (
     CONSUMER_SCRIPT,
     events,
     peak_concurrency,
+    read_events,
     signals,
     wait_for,
 )
@@ -208,6 +209,31 @@ def test_sighup_restarts_the_loop(app: Any, run_consumer: Any) -> None:
     assert "workers restarted: 1 event loop running up to 2 tasks at once" in consumer.log()
     consumer.send(signal.SIGINT)
     assert consumer.wait() == 0
+
+
+def test_max_tasks_recycles_the_loop_and_runs_every_task_once(app: Any, run_consumer: Any) -> None:
+    # The loop is the pool's one worker: after -M tasks it takes no more, lets them finish and
+    # ends; the health check starts a new loop. Two fetchers never take more than -M together.
+    consumer = run_consumer(*K, "-w", "3", "-M", "4")
+    consumer.wait_started()
+    results = [app.nap(0.2, f"t{i}") for i in range(10)]
+    assert [get(r) for r in results] == [f"t{i}" for i in range(10)]
+    wait_for(lambda: len(events(app.directory, "startup")) == 3, what="the third loop")
+    assert len(events(app.directory, "shutdown")) == 2
+    consumer.send(signal.SIGINT)
+    assert consumer.wait() == 0
+    begun = [tag for tag, _ in events(app.directory, "begin")]
+    assert sorted(begun) == sorted(f"t{i}" for i in range(10))  # Once each.
+    # Tasks per loop life (a loop starts once the previous one has ended): exactly -M.
+    kinds = "".join(
+        {"startup": "S", "begin": "b"}.get(e[0], "") for e in read_events(app.directory)
+    )
+    assert kinds == "SbbbbSbbbbSbb"
+    log = consumer.log()
+    assert log.count("the asyncio worker loop took 4 tasks, recycling") == 2
+    assert log.count("the asyncio worker loop was recycled, starting a new one") == 2
+    assert "loop ended" not in log
+    assert "each recycled after 4 tasks" in log
 
 
 def test_a_task_raising_system_exit_ends_only_itself(app: Any, run_consumer: Any) -> None:

@@ -26,8 +26,13 @@ def run_consumer(tmp_path: Path) -> Iterator[Callable[..., ConsumerRun]]:
     """``start(*args)``: a ``huey_consumer`` subprocess on the ``app`` directory; killed after."""
     runs: list[ConsumerRun] = []
 
-    def start(*args: str, entry: list[str] | None = None, new_session: bool = False) -> ConsumerRun:
-        run = ConsumerRun(tmp_path, list(args), entry, new_session)
+    def start(
+        *args: str,
+        entry: list[str] | None = None,
+        new_session: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> ConsumerRun:
+        run = ConsumerRun(tmp_path, list(args), entry, new_session, env)
         runs.append(run)
         return run
 

@@ -42,13 +42,20 @@ class ConsumerRun:
         args: list[str],
         entry: list[str] | None = None,
         new_session: bool = False,
+        env: dict[str, str] | None = None,
     ) -> None:
         """``new_session``: the consumer leads its own process group, so a test can signal the
-        whole group (consumer and worker processes) as a service manager does."""
+        whole group (consumer and worker processes) as a service manager does. ``env``: more
+        environment variables (``HUEY_TEST_DELIVERY`` for the app's delivery mode)."""
         self.directory = directory
         self.log_path = directory / "consumer.log"
         self.new_session = new_session
-        env = {**os.environ, "HUEY_TEST_DIR": str(directory), "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            **(env or {}),
+            "HUEY_TEST_DIR": str(directory),
+            "PYTHONUNBUFFERED": "1",
+        }
         env.pop("PYTHONPATH", None)  # The consumer must find the app through its cwd.
         command = entry or [str(CONSUMER_SCRIPT)]
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in wait()

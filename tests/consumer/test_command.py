@@ -181,6 +181,43 @@ def test_sighup_restarts_workers_after_running_tasks_finish(
     assert run.wait() == 0
 
 
+@pytest.mark.parametrize("worker_type", WORKER_TYPES)
+@pytest.mark.parametrize("delivery", ["at-most-once", "at-least-once"])
+def test_max_tasks_recycles_workers_and_runs_every_task_once(
+    tmp_path: Path, run_consumer: Any, worker_type: str, delivery: str
+) -> None:
+    from apps.basic import build
+
+    app = build(tmp_path, delivery=delivery)
+    run = run_consumer(
+        "-M", "2", "-w", "1", "-k", worker_type, *FAST, env={"HUEY_TEST_DELIVERY": delivery}
+    )
+    run.wait_started()
+    results = [app.nap(0, f"t{i}") for i in range(7)]
+    assert [r.get(blocking=True, timeout=20) for r in results] == [f"t{i}" for i in range(7)]
+    # Seven tasks, two per worker: the fourth worker runs the last one.
+    wait_for(lambda: len(run.events("startup")) == 4, what="the fourth worker")
+    assert len(run.events("shutdown")) == 3  # The first three ended, each after its tasks.
+    if delivery == "at-least-once":  # Each lease acknowledged, none left to lapse.
+        wait_for(lambda: app.huey.storage.lease_count() == 0, what="every lease acknowledged")
+        assert app.huey.dead_letter_count() == 0
+    run.send(signal.SIGINT)
+    assert run.wait() == 0
+    begun = run.events("begin")
+    assert sorted(tag for tag, _ in begun) == sorted(f"t{i}" for i in range(7))  # Once each.
+    assert len(run.events("end")) == 7
+    assert app.huey.pending_count() == 0
+    log = run.log()
+    assert f"- workers: 1 x {worker_type}, each recycled after 2 tasks" in log
+    assert log.count("recycled, starting a new worker") == 3
+    assert "died" not in log
+    if worker_type == "process":  # A fresh process every two tasks, forked by the consumer.
+        pids = [int(pid) for _, pid in begun]
+        assert [len(set(pids[i : i + 2])) for i in range(0, 7, 2)] == [1, 1, 1, 1]
+        assert len(set(pids)) == 4 and run.pid not in pids
+        assert worker_pids(run) == set(pids)
+
+
 def test_process_workers_end_when_the_consumer_is_killed(app: Any, run_consumer: Any) -> None:
     run = run_consumer("-w", "2", "-k", "process", *FAST)
     run.wait_started(workers=2)
@@ -246,17 +283,21 @@ def test_thread_workers_do_not_patch(app: Any, run_consumer: Any) -> None:
     assert run.wait() == 0
 
 
-def test_quiet_logfile_gets_only_errors(app: Any, run_consumer: Any) -> None:
+def test_quiet_logfile_gets_warnings_and_errors(app: Any, run_consumer: Any) -> None:
+    # -q is huey 3.5.4's "minimal logging": level WARNING.
     logfile = Path(app.directory) / "quiet.log"
     run = run_consumer("-q", "-l", str(logfile), *FAST)
     wait_for(lambda: run.events("startup"), what="startup")  # No banner with -q.
     app.boom()
     wait_for(lambda: "ValueError: boom" in logfile.read_text(), what="the task's traceback")
+    app.exit_worker()  # Its worker ends; the health check warns while replacing it.
+    wait_for(lambda: "died, starting a new worker" in logfile.read_text(), what="the warning")
     run.send(signal.SIGINT)
     assert run.wait() == 0
     text = logfile.read_text()
     assert "huey consumer started" not in text and "consumer stopped" not in text
-    assert "Traceback" in text
+    assert "Traceback" in text and "WARNING:huey.consumer.pool" in text
+    assert "INFO:" not in text
 
 
 def test_verbose_logs_debug(app: Any, run_consumer: Any) -> None:

@@ -99,6 +99,25 @@ def test_dead_workers_are_replaced_by_the_health_check(
     assert app.add(2, 3).get(blocking=True, timeout=15) == 5
 
 
+def test_max_tasks_recycles_workers_between_tasks(
+    app: Any, worker_type: str, start_consumer: Any
+) -> None:
+    consumer = start_consumer(app.huey, workers=1, worker_type=worker_type, max_tasks=3)
+    results = [app.nap(0, f"t{i}") for i in range(7)]
+    assert [r.get(blocking=True, timeout=15) for r in results] == [f"t{i}" for i in range(7)]
+    wait_for(lambda: len(events_of(app.directory, "startup")) == 3, what="the third worker")
+    assert consumer.stop(graceful=True, timeout=15)
+    # Three tasks per worker, each ending after its third: hooks once per worker life.
+    kinds = "".join(
+        {"startup": "S", "begin": "b", "shutdown": "E"}.get(event[0], "")
+        for event in read_events(app.directory)
+    )
+    assert kinds == "SbbbESbbbESbE"
+    assert sorted(tag for tag, _ in events_of(app.directory, "begin")) == sorted(
+        f"t{i}" for i in range(7)
+    )
+
+
 def test_without_health_checks_dead_workers_stay_dead(
     app: Any, worker_type: str, start_consumer: Any
 ) -> None:

@@ -87,6 +87,16 @@ def test_environments_by_worker_type() -> None:
         assert flag.wait(0)
 
 
+def test_a_consumer_names_its_environment() -> None:
+    huey = MemoryHuey("environment")
+    process = huey.create_consumer(worker_type="process", graceful_signal="TERM").environment
+    assert isinstance(process, ProcessEnvironment)
+    assert process.mp.get_start_method() == "fork"  # Whatever the platform's default.
+    assert process.graceful == signal.SIGTERM
+    assert isinstance(huey.create_consumer().environment, ThreadEnvironment)
+    assert huey.create_consumer(worker_type="greenlet").environment is None
+
+
 def test_a_consumer_runs_once() -> None:
     consumer = MemoryHuey("once").create_consumer(scheduler_interval=0.1)
     consumer.start()

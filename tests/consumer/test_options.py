@@ -30,6 +30,7 @@ ALL_FLAGS = [
     ("-o", "--localtime"),
     ("-f", "--flush-locks"),
     ("-L", "--extra-locks"),
+    ("-M", "--max-tasks"),
     ("-t", "--shutdown-timeout"),
     ("-g", "--graceful-signal"),
     ("-S", "--simple"),
@@ -55,6 +56,7 @@ def test_defaults_are_the_documented_ones() -> None:
         "utc": None,
         "flush_locks": False,
         "extra_locks": (),
+        "max_tasks": None,
         "shutdown_timeout": None,
         "graceful_signal": "INT",
     }
@@ -80,13 +82,14 @@ def test_every_option_parses_into_consumer_kwargs() -> None:
         "utc": False,
         "flush_locks": True,  # -L implies -f
         "extra_locks": ("a", "b"),
+        "max_tasks": None,  # -M needs the health check, which -C turns off.
         "shutdown_timeout": 7.0,
         "graceful_signal": "TERM",
     }
     assert config.simple_log is True
     assert config.logfile == "x.log"
     assert config.loglevel == logging.DEBUG
-    assert parse("-q").loglevel == logging.ERROR
+    assert parse("-q").loglevel == logging.WARNING  # huey 3.5.4's "minimal logging"
     assert parse("-u").utc is True
     assert parse("-f").flush_locks is True
 
@@ -97,6 +100,25 @@ def test_values_create_a_consumer() -> None:
     assert consumer.settings.workers == 3
     assert consumer.pool_class.worker_type == "greenlet"
     assert consumer.scheduler.periodic is False
+
+
+def test_max_tasks_reaches_the_consumer_and_its_workers() -> None:
+    consumer = MemoryHuey("recycle").create_consumer(**parse("-M", "100", "-w", "2").values)
+    assert consumer.max_tasks == 100
+    assert consumer.settings.max_tasks == 100
+    assert MemoryHuey("forever").create_consumer().max_tasks is None
+    # huey's positional order: ..., extra_locks, max_tasks, shutdown_timeout, graceful_signal.
+    from huey.consumer import Consumer
+
+    positional = Consumer(
+        MemoryHuey("positional"), 1, True, 0.1, 1.15, 10.0, 1, "thread", True, 1, False, None,
+        7, 2.5, "TERM",
+    )  # fmt: skip
+    assert (positional.max_tasks, positional.shutdown_timeout, positional.graceful_signal) == (
+        7,
+        2.5,
+        "TERM",
+    )
 
 
 def test_a_framework_command_reuses_the_options_with_renames_and_settings() -> None:
@@ -135,6 +157,11 @@ def test_a_framework_command_reuses_the_options_with_renames_and_settings() -> N
         ({"health_check_interval": 0}, "-c/--health-check-interval"),
         ({"shutdown_timeout": -1}, "-t/--shutdown-timeout"),
         ({"worker_type": "fiber"}, "-k/--worker-type"),
+        ({"max_tasks": 0}, "-M/--max-tasks"),
+        ({"max_tasks": -1}, "-M/--max-tasks"),
+        ({"max_tasks": "x"}, "-M/--max-tasks"),
+        ({"max_tasks": 2.5}, "-M/--max-tasks"),
+        ({"max_tasks": 5, "check_worker_health": False}, "-M/--max-tasks needs the worker health"),
     ],
 )
 def test_invalid_values_are_refused_naming_the_option(values: dict, flag: str) -> None:
@@ -205,12 +232,13 @@ def test_setup_logger_writes_to_the_logfile_at_the_chosen_level(tmp_path: Path) 
     logger.propagate = False
     ConsumerConfig(logfile=str(logfile), verbose=False).setup_logger(logger)
     logger.info("not shown")
+    logger.warning("a warning shown")
     logger.error("shown")
     ConsumerConfig(logfile=str(logfile)).setup_logger(logger)  # Replaces, not adds, a handler.
     logger.info("info now")
     assert len(logger.handlers) == 1
     text = logfile.read_text()
-    assert "shown" in text and "not shown" not in text
+    assert "shown" in text and "a warning shown" in text and "not shown" not in text
     assert text.count("info now") == 1
     for handler in logger.handlers:
         handler.close()
@@ -234,6 +262,10 @@ def test_help_documents_every_option() -> None:
         (["-k", "fiber"], "-k/--worker-type"),
         (["-s", "0"], "-s/--scheduler-interval"),
         (["-d", "-1"], "-d/--delay"),
+        (["-M", "0"], "-M/--max-tasks must be an integer >= 1"),
+        (["-M", "-1"], "-M/--max-tasks must be an integer >= 1"),
+        (["-M", "x"], "argument -M/--max-tasks: invalid int value: 'x'"),
+        (["-M", "3", "-C"], "-M/--max-tasks needs the worker health check"),
         (["--bogus"], "unrecognized arguments"),
         ([], "path.to.huey_instance"),
     ],

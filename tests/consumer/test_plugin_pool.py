@@ -89,3 +89,9 @@ def test_a_pool_that_fails_to_start_fails_start(start_consumer: Any) -> None:
     with pytest.raises(RuntimeError, match="no workers today"):
         consumer.start()
     assert not consumer.is_running
+
+
+def test_max_tasks_is_refused_for_a_pool_that_cannot_recycle() -> None:
+    # OneThreadPool leaves supports_max_tasks False: its worker would never be replaced.
+    with pytest.raises(ConfigurationError, match="-M/--max-tasks: worker type 'one-thread'"):
+        MemoryHuey("no-recycling").create_consumer(worker_type=OneThreadPool, max_tasks=5)

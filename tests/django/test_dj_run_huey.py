@@ -100,8 +100,14 @@ def test_every_long_option(started: list[Consumer]) -> None:
 
 def test_quiet_and_localtime(started: list[Consumer]) -> None:
     consumer = _run(started, "--quiet", "--localtime", "--flush-locks")
-    assert logging.getLogger("huey").level == logging.ERROR
+    assert logging.getLogger("huey").level == logging.WARNING  # huey 3.5.4's -q
     assert consumer.config.utc is False and consumer.config.flush_locks
+
+
+def test_max_tasks(started: list[Consumer]) -> None:
+    assert _run(started, "-M", "50").max_tasks == 50
+    assert _run(started, "--max-tasks=3", "-k", "process").settings.max_tasks == 3
+    assert _run(started).max_tasks is None
 
 
 def test_djangos_own_verbosity_is_left_alone(started: list[Consumer]) -> None:
@@ -124,6 +130,8 @@ def test_a_named_queue_with_its_own_settings(started: list[Consumer]) -> None:
         (["-w", "0"], "-w/--workers must be an integer >= 1"),
         (["-k", "fibres"], "-k/--worker-type must be one of the installed worker types"),
         (["-m", "0.01", "-d", "1"], "-m/--max-delay"),
+        (["-M", "0"], "-M/--max-tasks must be an integer >= 1"),
+        (["-M", "5", "-C"], "-M/--max-tasks needs the worker health check"),
     ],
 )
 def test_invalid_options(started: list[Consumer], args: list[str], message: str) -> None:

@@ -37,11 +37,15 @@ def read_events(directory: str | Path) -> list[list[str]]:
     return [line.split() for line in text.splitlines() if line]
 
 
-def build(directory: str | Path, sleep: Callable[[float], object] = time.sleep) -> SimpleNamespace:
+def build(
+    directory: str | Path,
+    sleep: Callable[[float], object] = time.sleep,
+    delivery: str = "at-most-once",
+) -> SimpleNamespace:
     """The application on ``directory``; ``sleep`` is what tasks wait with (``gevent.sleep``
     for greenlet workers embedded without monkey-patching)."""
     directory = str(directory)
-    huey = FileHuey("consumer-tests", path=os.path.join(directory, "storage"))
+    huey = FileHuey("consumer-tests", path=os.path.join(directory, "storage"), delivery=delivery)
 
     def me() -> str:
         return f"{os.getpid()}:{threading.get_ident()}"
@@ -121,7 +125,9 @@ def _gevent_patched() -> bool:
 
 
 if os.environ.get("HUEY_TEST_DIR"):
-    app = build(os.environ["HUEY_TEST_DIR"])
+    app = build(
+        os.environ["HUEY_TEST_DIR"], delivery=os.environ.get("HUEY_TEST_DELIVERY", "at-most-once")
+    )
     huey = app.huey
     record(
         app.directory, "imported", os.getpid(), "gevent-patched" if _gevent_patched() else "plain"

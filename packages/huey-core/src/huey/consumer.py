@@ -12,11 +12,16 @@ the supervisor in a background thread for embedding, ``stop()`` ends it.
 ``graceful_signal="TERM"`` (``-g TERM``) swaps SIGINT and SIGTERM, for supervisors that stop
 services with SIGTERM (systemd, Docker, Kubernetes).
 
+``max_tasks=N`` (``-M N``) recycles each worker after N tasks: it ends once the last one's
+outcome is recorded, and the health check (which must be on) starts a fresh one; with process
+workers this hands back memory that tasks leak.
+
 Worker types are plugins: see ``huey._workers``.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -41,6 +46,7 @@ from huey._workers.process import ForkSafeFlag, ProcessEnvironment
 from huey._workers.scheduler import Clock, Scheduler
 from huey._workers.thread import ThreadEnvironment
 from huey.consumer_options import ConsumerConfig, lock_names
+from huey.exceptions import ConsumerOptionError
 
 if TYPE_CHECKING:
     from huey.api import Huey
@@ -92,13 +98,17 @@ class Consumer:
         health_check_interval: float = 1.0,
         flush_locks: bool = False,
         extra_locks: str | Iterable[str] | None = None,
-        utc: bool | None = None,
+        max_tasks: int | None = None,
         shutdown_timeout: float | None = None,
         graceful_signal: str = "INT",
+        utc: bool | None = None,
         clock: Clock | None = None,
     ) -> None:
         """``graceful_signal``: ``"INT"`` (the default) or ``"TERM"``, the signal that stops
         gracefully; the other one interrupts running tasks.
+
+        ``max_tasks``: recycle each worker after it has executed this many tasks (it ends once
+        the last one is recorded; the health check, which must be on, starts a new one).
 
         ``clock`` returns the current naive datetime on which periodic tasks' crontabs are
         checked (UTC, or local time with ``utc=False``); tests pass a controllable one."""
@@ -115,6 +125,7 @@ class Consumer:
             utc=utc,
             flush_locks=flush_locks or bool(extra_locks),
             extra_locks=lock_names(extra_locks),
+            max_tasks=max_tasks,
             shutdown_timeout=shutdown_timeout,
             graceful_signal=graceful_signal,
         )
@@ -122,8 +133,18 @@ class Consumer:
         self.huey = huey
         self.config = config
         self.pool_class = load_worker_type(worker_type)
+        if max_tasks is not None and not self.pool_class.supports_max_tasks:
+            raise ConsumerOptionError(
+                f"-M/--max-tasks: worker type {self.pool_class.worker_type!r} cannot recycle "
+                "its workers (its pool does not support max_tasks)"
+            )
         self.settings = WorkerSettings(
-            workers, initial_delay, backoff, max_delay, graceful_signal=graceful_signal
+            workers,
+            initial_delay,
+            backoff,
+            max_delay,
+            graceful_signal=graceful_signal,
+            max_tasks=max_tasks,
         )
         self.utc = huey.utc if utc is None else utc
         # Held by the scheduler around storage calls and by us around fork(): a worker process
@@ -179,12 +200,27 @@ class Consumer:
         return self.config.scheduler_interval
 
     @property
+    def max_tasks(self) -> int | None:
+        return self.config.max_tasks
+
+    @property
     def shutdown_timeout(self) -> float | None:
         return self.config.shutdown_timeout
 
     @property
     def graceful_signal(self) -> str:
         return self.config.graceful_signal
+
+    @functools.cached_property
+    def environment(self) -> ThreadEnvironment | ProcessEnvironment | None:
+        """How this consumer's workers run, for the core thread and process worker types
+        (``WORKER_TO_ENVIRONMENT``; process workers fork whatever the platform's default start
+        method); None for the other worker types."""
+        if self.worker_type == "process":
+            return ProcessEnvironment(self.config.graceful_signal)
+        if self.worker_type == "thread":
+            return ThreadEnvironment()
+        return None
 
     @property
     def _health_check(self) -> bool:  # huey's (private) name for ``check_worker_health``.
@@ -327,8 +363,8 @@ class Consumer:
         # call (a child inheriting SQLite's internal locks held hangs on its first query).
         with self._guard:
             replaced = self.pool.check_health()
-        if replaced:
-            logger.warning("health check: replaced %d dead worker(s)", replaced)
+        if replaced:  # Each one is logged by its pool: a death as a warning, a recycling not.
+            logger.info("health check: started %d new worker(s)", replaced)
 
     def _restart_workers(self) -> None:
         assert self.pool is not None
@@ -394,7 +430,8 @@ class Consumer:
             )
         lines = [
             f"huey consumer started for {self.huey!r} (pid {os.getpid()})",
-            f"- workers: {c.workers} x {self.pool_class.worker_type}",
+            f"- workers: {c.workers} x {self.pool_class.worker_type}"
+            + (f", each recycled after {c.max_tasks} tasks" if c.max_tasks else ""),
             f"- storage: {type(storage).__name__}, {polling}",
             f"- delivery: {delivery}",
             f"- scheduler: every {c.scheduler_interval}s; periodic tasks "

@@ -71,10 +71,11 @@ class ConsumerConfig:
     utc: bool | None = None  # None: the Huey instance's own ``utc``.
     flush_locks: bool = False
     extra_locks: tuple[str, ...] = field(default_factory=tuple)
+    max_tasks: int | None = None  # Recycle a worker after this many tasks; None: never.
     shutdown_timeout: float | None = None  # None: a graceful stop waits for running tasks.
     graceful_signal: str = "INT"  # "INT" or "TERM" stops gracefully; the other one interrupts.
     logfile: str | None = None
-    verbose: bool | None = None  # True: DEBUG; False: errors only (quiet); None: INFO.
+    verbose: bool | None = None  # True: DEBUG; False: WARNING (quiet); None: INFO.
     simple_log: bool | None = None  # True: "H:M:S message" lines.
 
     def __post_init__(self) -> None:
@@ -138,6 +139,18 @@ class ConsumerConfig:
             self.shutdown_timeout,
         )
         check(
+            self.max_tasks is None or (_is_int(self.max_tasks) and self.max_tasks >= 1),
+            "-M/--max-tasks",
+            "must be an integer >= 1 (or None: never recycle workers)",
+            self.max_tasks,
+        )
+        if self.max_tasks is not None and not self.check_worker_health:
+            # The health check is what starts a recycled worker's replacement.
+            raise ConsumerOptionError(
+                "-M/--max-tasks needs the worker health check, which replaces recycled "
+                "workers; it is disabled (-C/--disable-health-check, check_worker_health=False)"
+            )
+        check(
             self.graceful_signal in GRACEFUL_SIGNALS,
             "-g/--graceful-signal",
             "must be INT or TERM",
@@ -163,7 +176,7 @@ class ConsumerConfig:
     def loglevel(self) -> int:
         if self.verbose is None:
             return logging.INFO
-        return logging.DEBUG if self.verbose else logging.ERROR
+        return logging.DEBUG if self.verbose else logging.WARNING
 
     def setup_logger(self, logger: logging.Logger | None = None) -> None:
         """Send huey's log (the ``huey`` logger and below) to ``logfile`` or stderr."""
@@ -238,7 +251,7 @@ class OptionParserHandler:
             _option("-v", "--verbose", dest="verbose", action="store_const", const=True,
                     help="log at DEBUG level"),
             _option("-q", "--quiet", dest="verbose", action="store_const", const=False,
-                    help="log only errors and their tracebacks"),
+                    help="log only warnings and errors (level WARNING)"),
             _option("-S", "--simple", dest="simple_log", action="store_const", const=True,
                     help="simple log lines: the time (H:M:S) and the message"),
             _option("-w", "--workers", dest="workers", type=int, metavar="N",
@@ -275,6 +288,10 @@ class OptionParserHandler:
                     "behind by a consumer that was killed)"),
             _option("-L", "--extra-locks", dest="extra_locks", metavar="NAMES",
                     help="comma-separated names of more locks to clear at startup (implies -f)"),
+            _option("-M", "--max-tasks", dest="max_tasks", type=int, metavar="COUNT",
+                    help="recycle a worker after it has executed COUNT tasks: it ends once the "
+                    "last one is recorded and the health check starts a new one (process "
+                    "workers: returns leaked memory; needs the health check, not -C)"),
             _option("-t", "--shutdown-timeout", dest="shutdown_timeout", type=float,
                     metavar="SECONDS",
                     help="on a graceful stop, wait at most SECONDS for running tasks, then "

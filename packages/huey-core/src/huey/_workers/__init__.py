@@ -15,7 +15,8 @@ The entry point names a subclass of :class:`WorkerPool` (also importable as
 however it likes (N threads, N processes, N greenlets, or a single event loop running up to
 N tasks at once). The consumer creates the pool as
 ``PoolClass(huey, settings)`` (:class:`WorkerSettings`: ``workers``, ``initial_delay``,
-``backoff``, ``max_delay``) and calls, always from its one supervisor thread:
+``backoff``, ``max_delay``, ``graceful_signal``, ``max_tasks``) and calls, always from its one
+supervisor thread:
 
 ``setup_process()`` (classmethod)
     Only from ``huey_consumer``, before the application is imported (gevent monkey-patching).
@@ -25,8 +26,8 @@ N tasks at once). The consumer creates the pool as
 ``alive()``
     The number of running workers.
 ``check_health()``
-    Replace workers that died; return how many. Every ``health_check_interval`` seconds
-    unless health checks are disabled.
+    Replace workers that ended (died, or were recycled: see ``max_tasks`` below); return how
+    many. Every ``health_check_interval`` seconds unless health checks are disabled.
 ``request_stop()``
     Graceful stop (SIGINT, and SIGHUP before a restart): take no new task, let running ones
     finish; return at once.
@@ -40,8 +41,11 @@ N tasks at once). The consumer creates the pool as
 ``describe()``
     A short text for the startup banner.
 
-Class attributes: ``worker_type`` (the name shown in logs) and ``shares_memory`` (False when
-workers live in other processes; the consumer then warns about in-memory storages).
+Class attributes: ``worker_type`` (the name shown in logs), ``shares_memory`` (False when
+workers live in other processes; the consumer then warns about in-memory storages) and
+``supports_max_tasks`` (True when the pool honours ``settings.max_tasks``, ``-M``: a worker
+that has run that many tasks ends after recording the last one, and ``check_health()``
+replaces it; the consumer refuses ``max_tasks`` for a pool without it).
 
 A restart (SIGHUP) is ``request_stop()``, ``join()`` and then a new pool's ``start()``: pools are
 used once.
@@ -49,7 +53,8 @@ used once.
 Building blocks for pools: :class:`Worker` runs one worker's loop (hooks, dequeue with the
 polling backoff of ``-d``/``-b``/``-m`` for storages without ``supports_blocking_dequeue``,
 bad messages dead-lettered by ``Huey.dequeue``, storage errors retried with backoff,
-``Huey.execute``); its ``run_body`` argument holds a task body to its timeout
+``Huey.execute``, ending by itself after ``max_tasks`` tasks with ``recycled`` set); its
+``run_body`` argument holds a task body to its timeout
 (``ProcessEnvironment.timeout`` for processes, ``run_with_gevent_timeout`` for greenlets;
 threads rely on ``task.check_timeout()``) and its ``in_body`` flag tells when an interrupt may
 be raised. ``WorkerSettings.graceful_signal`` tells pools of other processes which signal their

@@ -46,6 +46,9 @@ class WorkerSettings:
     signal (the consumer coordinates a graceful stop itself) and take the other one, SIGTERM or
     SIGINT, as "interrupt the running task": a supervisor signalling the whole process group
     then gets the same behaviour as one signalling the consumer alone.
+
+    ``max_tasks`` (``-M``): a worker that has run this many tasks ends once the last one is
+    recorded, and the health check starts its replacement (None: workers run until stopped).
     """
 
     workers: int = 1
@@ -53,6 +56,7 @@ class WorkerSettings:
     backoff: float = 1.15
     max_delay: float = 10.0
     graceful_signal: str = "INT"
+    max_tasks: int | None = None
 
 
 class WorkerPool(abc.ABC):
@@ -65,6 +69,8 @@ class WorkerPool(abc.ABC):
     worker_type: ClassVar[str] = ""
     # False when workers run in other processes (they see a copy of in-memory state).
     shares_memory: ClassVar[bool] = True
+    # True when the pool honours ``settings.max_tasks``; the consumer refuses it otherwise.
+    supports_max_tasks: ClassVar[bool] = False
 
     def __init__(self, huey: Huey, settings: WorkerSettings) -> None:
         self.huey = huey
@@ -85,7 +91,8 @@ class WorkerPool(abc.ABC):
 
     @abc.abstractmethod
     def check_health(self) -> int:
-        """Replace workers that died; the number replaced. Never called once stopping."""
+        """Replace workers that ended (died, or recycled after ``settings.max_tasks`` tasks);
+        the number replaced. Never called once stopping."""
 
     @abc.abstractmethod
     def request_stop(self) -> None:

@@ -46,6 +46,7 @@ def run_with_gevent_timeout(task: Task, body: Callable[[], Any]) -> Any:
 
 class GreenletPool(WorkerPool):
     worker_type = "greenlet"
+    supports_max_tasks = True
 
     @classmethod
     def setup_process(cls) -> None:
@@ -125,7 +126,10 @@ class GreenletPool(WorkerPool):
                 self._replace_dead = False
                 for index, (worker, greenlet) in enumerate(self._slots):
                     if greenlet.dead:
-                        logger.warning("%s died, starting a new worker", worker.name)
+                        if worker.recycled:
+                            logger.info("%s recycled, starting a new worker", worker.name)
+                        else:
+                            logger.warning("%s died, starting a new worker", worker.name)
                         self._slots[index] = self._spawn(stop)
             if self._stopping and all(greenlet.dead for _, greenlet in self._slots):
                 return

@@ -55,7 +55,12 @@ class Backoff:
 
 
 class Worker:
-    """Takes tasks from ``huey`` until ``stop`` is set; ``in_body`` while a task body runs."""
+    """Takes tasks from ``huey`` until ``stop`` is set; ``in_body`` while a task body runs.
+
+    With ``settings.max_tasks``, the worker also ends once it has executed that many tasks
+    (every task it took off the queue counts, as in huey), after the last one's outcome is
+    recorded; ``recycled`` then tells its pool to start a replacement.
+    """
 
     def __init__(
         self,
@@ -70,6 +75,9 @@ class Worker:
         self.name = name
         self.run_body = run_body
         self.in_body = False
+        self.max_tasks = settings.max_tasks
+        self.executed = 0
+        self.recycled = False
         self.poll = Backoff(settings.initial_delay, settings.backoff, settings.max_delay)
         self.retry = Backoff(settings.initial_delay, max(settings.backoff, 2.0), settings.max_delay)
         self._failures = 0
@@ -81,8 +89,14 @@ class Worker:
         try:
             while not self.stop.is_set():
                 task = self.fetch()
-                if task is not None:
-                    self.execute(task)
+                if task is None:
+                    continue
+                self.execute(task)
+                self.executed += 1
+                if self.max_tasks is not None and self.executed >= self.max_tasks:
+                    logger.info("%s executed %d tasks, recycling", self.name, self.executed)
+                    self.recycled = True
+                    break
         except WorkerInterrupted:
             logger.warning("%s interrupted", self.name)
             self.huey.notify_interrupted_tasks()

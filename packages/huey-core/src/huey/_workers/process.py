@@ -5,8 +5,9 @@ signal (SIGINT, or SIGTERM with ``-g TERM``) and SIGHUP: the consumer coordinate
 and restarts through a ``ForkSafeFlag``. The other signal means "interrupt": a running task body
 gets ``WorkerInterrupted`` and the child reports it with ``notify_interrupted_tasks()`` before
 leaving. Timeouts use SIGALRM. Children end with the consumer even when it is SIGKILLed (see
-``lifeline``). ``ProcessEnvironment`` gathers these choices; it is also
-``huey.consumer.ProcessEnvironment``.
+``lifeline``). With ``-M``/``max_tasks``, a child exits after that many tasks (handing back
+the memory its tasks left behind) and the health check forks a fresh one from the consumer.
+``ProcessEnvironment`` gathers these choices; it is also ``huey.consumer.ProcessEnvironment``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import multiprocessing
 import os
 import select
 import signal
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -41,6 +43,10 @@ if TYPE_CHECKING:
     from huey.api import Huey
 
 logger = logging.getLogger("huey.consumer.pool")
+
+# A child's exit status once recycled after ``max_tasks`` tasks: EX_TEMPFAIL of sysexits.h, an
+# end on purpose that asks for a replacement, told apart from a crash.
+RECYCLED_EXIT_CODE = 75
 
 
 class ForkSafeFlag:
@@ -178,11 +184,14 @@ def _child_main(
 
     signal.signal(environment.interrupt, on_interrupt)
     worker.run()
+    if worker.recycled:
+        sys.exit(RECYCLED_EXIT_CODE)
 
 
 class ProcessPool(WorkerPool):
     worker_type = "process"
     shares_memory = False
+    supports_max_tasks = True
 
     def __init__(self, huey: Huey, settings: WorkerSettings) -> None:
         super().__init__(huey, settings)
@@ -219,12 +228,17 @@ class ProcessPool(WorkerPool):
         for index, process in enumerate(self._procs):
             if not process.is_alive() and not self._stopping:
                 process.join(0)
-                logger.warning(
-                    "%s (pid %s) died with exit code %s, starting a new worker",
-                    process.name,
-                    process.pid,
-                    process.exitcode,
-                )
+                if process.exitcode == RECYCLED_EXIT_CODE:
+                    logger.info(
+                        "%s (pid %s) recycled, starting a new worker", process.name, process.pid
+                    )
+                else:
+                    logger.warning(
+                        "%s (pid %s) died with exit code %s, starting a new worker",
+                        process.name,
+                        process.pid,
+                        process.exitcode,
+                    )
                 self._procs[index] = self._spawn()
                 replaced += 1
         return replaced

@@ -51,6 +51,7 @@ class ThreadEnvironment:
 
 class ThreadPool(WorkerPool):
     worker_type = "thread"
+    supports_max_tasks = True
 
     def __init__(self, huey: Huey, settings: WorkerSettings) -> None:
         super().__init__(huey, settings)
@@ -77,7 +78,10 @@ class ThreadPool(WorkerPool):
         replaced = 0
         for index, (worker, thread) in enumerate(self._slots):
             if not thread.is_alive() and not self._stop.is_set():
-                logger.warning("%s died, starting a new worker", worker.name)
+                if worker.recycled:
+                    logger.info("%s recycled, starting a new worker", worker.name)
+                else:
+                    logger.warning("%s died, starting a new worker", worker.name)
                 self._slots[index] = self._spawn()
                 replaced += 1
         return replaced

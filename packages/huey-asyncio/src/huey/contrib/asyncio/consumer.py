@@ -24,6 +24,10 @@ is being interrupted, or for a loop that has died, is put back unrun. A task rai
 
 ``on_startup`` and ``on_shutdown`` hooks run once per pool, on the loop's thread, before the
 first task and after the last.
+
+The event loop is the pool's one worker for ``-M``/``max_tasks``: once it has taken that many
+tasks it takes no more, lets them finish, runs the shutdown hooks and ends, and the health
+check starts a new loop (with its startup hooks).
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ class AsyncioPool(WorkerPool):
     """Up to ``settings.workers`` tasks at once on one event loop (see the module docstring)."""
 
     worker_type = "asyncio"
+    supports_max_tasks = True
     #: Coroutines taking tasks off the queue at once (each holds a task slot while it waits).
     fetchers: ClassVar[int] = 2
     #: Threads for the storage calls made around async bodies, besides the fetchers' own.
@@ -91,7 +96,10 @@ class AsyncioPool(WorkerPool):
     def check_health(self) -> int:
         if self._stopping or self.alive():
             return 0
-        logger.warning("the asyncio worker loop ended, starting a new one")
+        if self._service is not None and self._service.recycled:
+            logger.info("the asyncio worker loop was recycled, starting a new one")
+        else:
+            logger.warning("the asyncio worker loop ended, starting a new one")
         self._launch()
         return 1
 
@@ -128,6 +136,7 @@ class _Service:
     ) -> None:
         self.huey = huey
         self.settings = settings
+        self.max_tasks = settings.max_tasks
         self.fetchers = fetchers
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
@@ -142,6 +151,11 @@ class _Service:
         # Tasks taken off the queue and not yet run by the loop: if the loop dies, they go back.
         self.fetched: set[Task] = set()
         self.interrupted = False
+        # For max_tasks: ``reserved`` counts trips to the queue under way and those that brought
+        # a task, ``received`` the tasks taken; ``recycled`` once the loop has taken its last.
+        self.reserved = 0
+        self.received = 0
+        self.recycled = False
 
     # -- from the consumer's thread ------------------------------------------------------------
     def call(self, fn: Callable[[], None]) -> None:
@@ -218,8 +232,13 @@ class _Service:
             if self.stopping.is_set():
                 self.slots.release()
                 break
+            if self.max_tasks is not None and self.reserved >= self.max_tasks:
+                # The last tasks are on their way in other fetchers (or those come back empty).
+                self.slots.release()
+                await self.pause(poll.next())
+                continue
             try:
-                taken = await self.storage(self.take)
+                taken = await self.take_counted()
             except MessageError:  # Dead-lettered by Huey.dequeue().
                 self.slots.release()
                 continue
@@ -242,6 +261,11 @@ class _Service:
                     await self.pause(poll.next())
                 continue
             poll.reset()
+            self.received += 1
+            if self.max_tasks is not None and self.received >= self.max_tasks:
+                logger.info("the asyncio worker loop took %d tasks, recycling", self.received)
+                self.recycled = True
+                self.stopping.set()  # This one and those running finish; the loop then ends.
             task, began = taken
             self.fetched.discard(task)
             if began is None and self.interrupted:
@@ -255,6 +279,18 @@ class _Service:
                 wrapper = self.loop.create_task(self.execute(task), name=f"huey {task}")
                 self.running.add(wrapper)
                 wrapper.add_done_callback(self.finished)
+
+    async def take_counted(self) -> tuple[Task, bool | None] | None:
+        """``take()`` on a storage thread, counted towards ``max_tasks`` before the trip (the
+        fetchers together never take more) and uncounted when it brings no task."""
+        self.reserved += 1
+        taken = None
+        try:
+            taken = await self.storage(self.take)
+        finally:
+            if taken is None:
+                self.reserved -= 1
+        return taken
 
     def take(self) -> tuple[Task, bool | None] | None:
         """On a storage thread: the next task and, for an async one, whether its body is to
