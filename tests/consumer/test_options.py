@@ -107,6 +107,11 @@ def test_max_tasks_reaches_the_consumer_and_its_workers() -> None:
     assert consumer.max_tasks == 100
     assert consumer.settings.max_tasks == 100
     assert MemoryHuey("forever").create_consumer().max_tasks is None
+    # 0 means never, as in huey 3.5.4 (settings written for it keep working), with or without
+    # the health check.
+    for args in (["-M", "0"], ["-M", "0", "-C"]):
+        never = MemoryHuey("zero").create_consumer(**parse(*args).values)
+        assert never.max_tasks is None and never.settings.max_tasks is None
     # huey's positional order: ..., extra_locks, max_tasks, shutdown_timeout, graceful_signal.
     from huey.consumer import Consumer
 
@@ -157,7 +162,6 @@ def test_a_framework_command_reuses_the_options_with_renames_and_settings() -> N
         ({"health_check_interval": 0}, "-c/--health-check-interval"),
         ({"shutdown_timeout": -1}, "-t/--shutdown-timeout"),
         ({"worker_type": "fiber"}, "-k/--worker-type"),
-        ({"max_tasks": 0}, "-M/--max-tasks"),
         ({"max_tasks": -1}, "-M/--max-tasks"),
         ({"max_tasks": "x"}, "-M/--max-tasks"),
         ({"max_tasks": 2.5}, "-M/--max-tasks"),
@@ -262,7 +266,6 @@ def test_help_documents_every_option() -> None:
         (["-k", "fiber"], "-k/--worker-type"),
         (["-s", "0"], "-s/--scheduler-interval"),
         (["-d", "-1"], "-d/--delay"),
-        (["-M", "0"], "-M/--max-tasks must be an integer >= 1"),
         (["-M", "-1"], "-M/--max-tasks must be an integer >= 1"),
         (["-M", "x"], "argument -M/--max-tasks: invalid int value: 'x'"),
         (["-M", "3", "-C"], "-M/--max-tasks needs the worker health check"),

@@ -189,7 +189,8 @@ class Task:
 
     def check_timeout(self) -> None:
         if self.is_timed_out:
-            raise TaskTimeout(f"{self.name} {self.id} exceeded its timeout of {self.timeout}s")
+            # huey 3.5.4's text: it is stored in the error result, which both read.
+            raise TaskTimeout(f"timeout {self.timeout}s")
 
 
 class PeriodicTask(Task):

@@ -130,6 +130,7 @@ class Consumer:
             graceful_signal=graceful_signal,
         )
         config.validate()
+        max_tasks = config.max_tasks  # 0 means never, as None does.
         self.huey = huey
         self.config = config
         self.pool_class = load_worker_type(worker_type)

@@ -71,7 +71,7 @@ class ConsumerConfig:
     utc: bool | None = None  # None: the Huey instance's own ``utc``.
     flush_locks: bool = False
     extra_locks: tuple[str, ...] = field(default_factory=tuple)
-    max_tasks: int | None = None  # Recycle a worker after this many tasks; None: never.
+    max_tasks: int | None = None  # Recycle a worker after this many tasks; None or 0: never.
     shutdown_timeout: float | None = None  # None: a graceful stop waits for running tasks.
     graceful_signal: str = "INT"  # "INT" or "TERM" stops gracefully; the other one interrupts.
     logfile: str | None = None
@@ -80,6 +80,8 @@ class ConsumerConfig:
 
     def __post_init__(self) -> None:
         self.extra_locks = lock_names(self.extra_locks)
+        if self.max_tasks == 0 and _is_int(self.max_tasks):
+            self.max_tasks = None  # huey 3.5.4 reads 0 as "never": settings made for it still work.
 
     @classmethod
     def option_names(cls) -> list[str]:
@@ -141,7 +143,7 @@ class ConsumerConfig:
         check(
             self.max_tasks is None or (_is_int(self.max_tasks) and self.max_tasks >= 1),
             "-M/--max-tasks",
-            "must be an integer >= 1 (or None: never recycle workers)",
+            "must be an integer >= 1 (or 0 or None: never recycle workers)",
             self.max_tasks,
         )
         if self.max_tasks is not None and not self.check_worker_health:

@@ -116,11 +116,11 @@ class ProcessEnvironment:
         return process.is_alive()
 
     @contextlib.contextmanager
-    def timeout(self, seconds: float, message: str | None = None) -> Iterator[None]:
+    def timeout(self, seconds: float) -> Iterator[None]:
         """Raise TaskTimeout in this (main) thread after ``seconds``, sub-second ones too."""
 
         def on_alarm(signum: int, frame: FrameType | None) -> None:
-            raise TaskTimeout(message or f"timeout ({seconds}s)")
+            raise TaskTimeout(f"timeout ({seconds}s)")  # huey 3.5.4's stored text
 
         previous = signal.signal(signal.SIGALRM, on_alarm)
         signal.setitimer(signal.ITIMER_REAL, float(seconds))
@@ -169,8 +169,7 @@ def _child_main(
     def run_with_alarm(task: Task, body: Callable[[], Any]) -> Any:
         if not task.timeout:
             return body()
-        message = f"task {task.name} {task.id} exceeded its timeout of {task.timeout}s"
-        with environment.timeout(task.timeout, message):
+        with environment.timeout(task.timeout):
             return body()
 
     worker = Worker(huey, settings, stop, name=name, run_body=run_with_alarm)
