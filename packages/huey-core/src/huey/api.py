@@ -997,8 +997,9 @@ class Huey:
     def lock_task(self, lock_name: str, ttl: float | None = None) -> TaskLock:
         # Every lock made here is known to flush_locks(): decorator locks from import time,
         # context-manager locks once their task has run in this process (as in huey 3.5.4).
+        lock = TaskLock(self, lock_name, ttl)
         self._locks.add(lock_name)
-        return TaskLock(self, lock_name)
+        return lock
 
     def is_locked(self, lock_name: str) -> bool:
         return TaskLock(self, lock_name).locked()
