@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from huey import FileHuey, MemoryHuey
-from huey.exceptions import SerializationError
+from huey.exceptions import ConfigurationError, SerializationError
 
 
 def test_put_and_get(huey: MemoryHuey) -> None:
@@ -117,3 +117,18 @@ def test_priority_orders_the_queue(huey: MemoryHuey, drain: Any) -> None:
     job("default-2")
     assert [t.args[0] for t in huey.pending()] == ["high", "default-1", "default-2", "low"]
     assert drain() == ["high", "default-1", "default-2", "low"]
+
+
+def test_storage_priority_is_huey_354s_name_for_supports_priority(huey: MemoryHuey) -> None:
+    @huey.task()
+    def job() -> None:
+        pass
+
+    assert huey.storage.priority is True
+    huey.storage.priority = False  # What huey 3.5.4 code does to a storage instance.
+    assert huey.storage.supports_priority is False
+    assert MemoryHuey("other").storage.supports_priority is True  # Only this instance.
+    with pytest.raises(ConfigurationError, match="does not support task priorities"):
+        job.schedule(delay=0, priority=5)
+    job()  # Without a priority, still accepted.
+    assert len(huey.pending()) == 1

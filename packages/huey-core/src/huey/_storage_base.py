@@ -81,8 +81,12 @@ class BaseStorage(abc.ABC):
 
     @property
     def priority(self) -> bool:
-        """huey 3.5.4's name for ``supports_priority``."""
+        """huey 3.5.4's name for ``supports_priority``; setting it sets this storage's flag."""
         return self.supports_priority
+
+    @priority.setter
+    def priority(self, value: bool) -> None:
+        self.supports_priority = bool(value)  # type: ignore[misc]  # per instance, as in huey
 
     def __init__(self, name: str = "huey", **kwargs: Any) -> None:
         if kwargs:
