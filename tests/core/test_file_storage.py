@@ -7,6 +7,7 @@ import datetime as dt
 import multiprocessing
 import os
 import shutil
+import struct
 import threading
 import time
 from pathlib import Path
@@ -250,6 +251,18 @@ def test_values_overwrite_and_binary_values(storage: FileStorage) -> None:
     assert storage.has_data_for_key("k") is False
     assert storage.put_if_empty("k", b"other") is True
     assert storage.peek_data("k") == b"other"
+
+
+def test_a_result_file_cut_short_holds_no_entry(storage: FileStorage, tmp_path: Path) -> None:
+    # Damaged outside the storage (files are written whole, then renamed): huey 3.5.4 skips it.
+    storage.put_data("k1", b"v1")
+    storage.put_data("k2", b"v2")
+    results = files_under(tmp_path / "data" / "results")
+    [damaged] = [path for path in results if b"k2" in path.read_bytes()]
+    damaged.write_bytes(struct.pack(">I", 8) + b"k2")  # The key should be 8 bytes long.
+    assert storage.result_items() == {"k1": b"v1"}
+    assert storage.peek_data("k2") is EmptyData
+    assert storage.pop_data("k2") is EmptyData
 
 
 @pytest.mark.parametrize("levels", [0, 1, 3])

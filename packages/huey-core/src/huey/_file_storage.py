@@ -312,10 +312,12 @@ class FileStorage(BaseStorage):
         return bool(_EXPIRY.unpack_from(head, _KEY_HEADER.size)[0] <= now)
 
     def _read_live(self, filename: str) -> bytes | None:
-        """A result file's contents, or None when it is missing or expired (then removed);
-        lock held."""
+        """A result file's contents, or None when it is missing, cut short (damaged outside
+        the lock: no entry can be read from it) or expired (then removed); lock held."""
         blob = self._read(filename)
-        if blob is not None and self._expired(blob, time.time()):
+        if blob is None or len(blob) < _KEY_HEADER.size or self._key_span(blob)[1] > len(blob):
+            return None
+        if self._expired(blob, time.time()):
             self._unlink(filename)
             return None
         return blob
