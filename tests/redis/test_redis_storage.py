@@ -255,7 +255,7 @@ def test_redis_huey_writes_huey_354s_keys(
     assert results == {
         first.id: 3,
         f"r:{revoked.id}": (None, True),
-        f"rt:{add.name}": (None, True),
+        f"rt:{add.qualified_name}": (None, True),  # module.name, as huey 3.5.4 writes it
         "my-app.x.lock.lk": "1",
         "mykey": [1, 2],
     }
@@ -334,9 +334,10 @@ def test_expire_storages_write_huey_354s_keys(
     assert redis_client.exists(f"huey.r.exp.{result.id}")  # Read, and left to expire (3.5.4).
 
 
-def test_notify_list_is_written_with_the_result_and_removed_when_read(
+def test_notify_list_outlives_the_read_and_a_later_waiter_uses_it_up(
     connection: dict[str, Any], redis_client: redis.Redis
 ) -> None:
+    # huey 3.5.4: a result written then read still wakes a waiter that comes later.
     app = RedisHuey("nt", notify_result=True, notify_result_ttl=100, **connection)
 
     @app.task()
@@ -349,7 +350,10 @@ def test_notify_list_is_written_with_the_result_and_removed_when_read(
     assert redis_client.lrange(key, 0, -1) == [b"1"]
     assert 0 < redis_client.ttl(key) <= 100
     assert result.get(blocking=True, timeout=5) == 1
+    assert redis_client.lrange(key, 0, -1) == [b"1"]  # Left to its TTL.
+    assert app.storage.wait_result(result.id, timeout=1) is True
     assert not redis_client.exists(key)
+    assert app.storage.wait_result(result.id, timeout=0.2) is False  # Nothing written since.
 
 
 # -- blocking reads ------------------------------------------------------------------------------
@@ -421,14 +425,17 @@ def test_blocking_result_read_is_woken_by_a_write_in_another_process(
         assert child.wait(30) == 0
 
 
-def test_wait_result_with_notify_times_out_and_survives_stale_notifications(
+def test_wait_result_with_notify_takes_a_notification_as_written_and_times_out_without(
     connection: dict[str, Any], redis_client: redis.Redis
 ) -> None:
     storage = RedisStorage("q", notify_result=True, **connection)
-    redis_client.lpush("huey.notify.q.k", "1")  # A notification whose result is gone.
     start = time.monotonic()
     assert storage.wait_result("k", timeout=0.4, max_delay=60) is False
     assert 0.35 <= time.monotonic() - start < 5
+    # A notification whose result was read already still says it was written (huey 3.5.4).
+    redis_client.lpush("huey.notify.q.k", "1")
+    assert storage.wait_result("k", timeout=5) is True
+    assert not redis_client.exists("huey.notify.q.k")  # Used up.
     storage.put_data("k", b"v", is_result=True)
     assert storage.wait_result("k", timeout=5) is True
 

@@ -423,11 +423,9 @@ class RedisStorage(BaseStorage):
         return [EmptyData if value is None else as_bytes(value) for value in values]
 
     def pop_data(self, key: Key) -> Any:
-        key = key_text(key)
-        keys = [self.keys.results, self.keys.expiry]
-        if self.notify_result:  # A result read is also the end of its notifications.
-            keys.append(self.keys.notify(key))
-        value = self._pop_field(keys=keys, args=[key])
+        # The notification list outlives the read (until notify_result_ttl), as in huey 3.5.4:
+        # a reader that starts waiting later still learns the result was written.
+        value = self._pop_field(keys=[self.keys.results, self.keys.expiry], args=[key_text(key)])
         return EmptyData if value is None else as_bytes(value)
 
     def delete_data(self, key: Key) -> bool:
@@ -472,7 +470,9 @@ class RedisStorage(BaseStorage):
     ) -> bool:
         """Without ``notify_result``, poll as every storage does. With it, sleep in ``BLPOP``
         on the key's notification list, which the result write pushes to; the key is checked
-        again at least every ``max_delay`` seconds, for writers that do not notify."""
+        again at least every ``max_delay`` seconds, for writers that do not notify. A
+        notification taken means the result was written, even if it was read since (as in
+        huey 3.5.4); it is used up."""
         if not self.notify_result:
             return super().wait_result(key, timeout, backoff, max_delay)
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -485,7 +485,9 @@ class RedisStorage(BaseStorage):
                 if remaining <= 0:
                     return False
                 wait = min(wait, remaining)
-            self._blocking("BLPOP", notify_key, wait)
+            if self._blocking("BLPOP", notify_key, wait) is not None:
+                self.conn.delete(notify_key)
+                return True
         return True
 
 

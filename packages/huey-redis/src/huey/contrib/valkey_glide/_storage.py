@@ -631,7 +631,8 @@ class ValkeyGlideStorage(BaseStorage):
 
         With ``notify_result``, waits on the result's notification list (BLPOP), in slices
         of at most ``max_delay`` seconds so that several waiters on one result all see it;
-        otherwise polls as every storage does.
+        otherwise polls as every storage does. A notification taken means the result was
+        written, even if it was read since (as in huey 3.5.4); it is used up.
         """
         if not self.notify_result:
             return super().wait_result(key, timeout, backoff, max_delay)
@@ -644,11 +645,15 @@ class ValkeyGlideStorage(BaseStorage):
                 if remaining <= 0:
                     return False
                 wait = min(wait, remaining)
-            self._wait_notification(notify_key, max(round(wait, 3), 0.001))
+            if self._wait_notification(notify_key, max(round(wait, 3), 0.001)):
+                self._run(self.client.delete([notify_key]))
+                return True
         return True
 
-    def _wait_notification(self, notify_key: str, wait: float) -> None:
-        self._blocking_call(lambda client: client.blpop([notify_key], wait), wait)
+    def _wait_notification(self, notify_key: str, wait: float) -> bool:
+        """Whether a notification was taken within ``wait`` seconds."""
+        popped = self._blocking_call(lambda client: client.blpop([notify_key], wait), wait)
+        return popped is not None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} {self.queue_key!r}>"
