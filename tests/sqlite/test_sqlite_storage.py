@@ -52,6 +52,10 @@ def test_journal_mode_fsync_and_cache_are_applied(tmp_path: Path) -> None:
     assert durable.conn.execute("pragma cache_size").fetchone()[0] == -16000
     relaxed = SqliteStorage("q", filename=str(tmp_path / "c.db"))
     assert relaxed.conn.execute("pragma synchronous").fetchone()[0] == 1  # NORMAL
+    # timeout (seconds) is sqlite3's busy timeout, as in huey 3.5.4.
+    patient = SqliteHuey(filename=str(tmp_path / "d.db"), timeout=3).storage
+    assert patient.timeout == 3
+    assert patient.conn.execute("pragma busy_timeout").fetchone() == (3000,)
 
 
 def test_invalid_journal_mode_is_refused(tmp_path: Path) -> None:
