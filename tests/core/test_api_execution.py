@@ -6,6 +6,8 @@ Signal sequences and stored values follow what huey 3.5.4 does for the same call
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import re
 import time
 from typing import Any
 
@@ -454,3 +456,110 @@ def test_execute_returns_none_and_keeps_in_flight_empty(huey: MemoryHuey) -> Non
     boom()
     huey.execute(huey.dequeue())
     assert huey._tasks_in_flight == set()
+
+
+# -- what is logged ---------------------------------------------------------------------------
+
+
+def _messages(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "huey"]
+
+
+def test_each_task_logs_its_start_and_finish_in_huey_words(
+    huey: MemoryHuey, caplog: pytest.LogCaptureFixture
+) -> None:
+    @huey.task()
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    add(1, 2)
+    task = huey.pending()[0]
+    caplog.set_level(logging.INFO, logger="huey")
+    huey.execute(huey.dequeue())
+    # huey 3.5.4's "Executing %s" and "%s executed in %0.3fs", which log searches rely on.
+    start, finish = _messages(caplog)
+    assert start == f"Executing {task}"
+    assert re.fullmatch(re.escape(f"{task} executed in ") + r"\d+\.\d{3}s", finish), finish
+    assert all(r.levelno == logging.INFO for r in caplog.records)
+
+
+def test_failures_say_which_attempt_failed_and_when_the_next_runs(
+    huey: MemoryHuey, caplog: pytest.LogCaptureFixture, later: Any
+) -> None:
+    @huey.task(retries=2, retry_delay=5)
+    def flaky() -> None:
+        raise ValueError("bad")
+
+    r = flaky()
+    caplog.set_level(logging.ERROR, logger="huey")
+    huey.execute(huey.dequeue())
+    for _ in range(2):
+        (task,) = huey.read_schedule(later(60))
+        huey.execute(task, later(60))
+    label = f"{flaky.task_class.qualified_name}: {r.id}"
+    assert _messages(caplog) == [
+        f"Unhandled exception in task {label}; attempt 1 of 3 failed, retrying in 5s",
+        f"Unhandled exception in task {label}; attempt 2 of 3 failed, retrying in 5s",
+        f"Unhandled exception in task {label}; attempt 3 of 3 failed, no retries left",
+    ]
+
+
+def test_a_failure_without_retries_and_retries_given_per_call(
+    huey: MemoryHuey, caplog: pytest.LogCaptureFixture
+) -> None:
+    @huey.task()
+    def boom() -> None:
+        raise ValueError("bad")
+
+    once = boom()
+    more = boom.schedule(retries=3, delay=0)  # More than declared: the first count is unknown.
+    caplog.set_level(logging.ERROR, logger="huey")
+    huey.execute(huey.dequeue())
+    huey.execute(huey.dequeue())
+    name = boom.task_class.qualified_name
+    assert _messages(caplog) == [
+        f"Unhandled exception in task {name}: {once.id}.",
+        f"Unhandled exception in task {name}: {more.id}; failed (3 retries left), retrying now",
+    ]
+
+
+def test_a_timeout_is_one_line_with_its_outlook(
+    huey: MemoryHuey, caplog: pytest.LogCaptureFixture
+) -> None:
+    @huey.task(timeout=0.01, context=True, retries=1)
+    def slow(task: Task) -> None:
+        time.sleep(0.02)
+        task.check_timeout()
+
+    r = slow()
+    caplog.set_level(logging.ERROR, logger="huey")
+    huey.execute(huey.dequeue())
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        f"Task {slow.task_class.qualified_name}: {r.id} timed out after 0.01s; "
+        "attempt 1 of 2 failed, retrying now"
+    )
+    assert record.exc_info is None
+
+
+def helper_that_raises() -> None:
+    raise ValueError("deep")
+
+
+def test_the_logged_traceback_starts_at_the_task_code(
+    huey: MemoryHuey, caplog: pytest.LogCaptureFixture
+) -> None:
+    @huey.task()
+    def boom() -> None:
+        helper_that_raises()
+
+    boom()
+    caplog.set_level(logging.ERROR, logger="huey")
+    huey.execute(huey.dequeue())
+    (record,) = caplog.records
+    assert record.exc_info is not None
+    text = logging.Formatter().formatException(record.exc_info)
+    frames = [line for line in text.splitlines() if line.startswith("  File ")]
+    # The task's function, then what it called: none of the frames of huey that ran it.
+    assert [frame.rsplit(", in ", 1)[1] for frame in frames] == ["boom", "helper_that_raises"]
+    assert text.endswith("ValueError: deep")

@@ -65,6 +65,8 @@ class Task:
     # The values of its revocation keys read with the message (``dequeue_with_revocations``),
     # until the worker's revocation check uses them.
     _revocations: dict[str, Any] | None = None
+    # When the running task's body started (``time.monotonic()``), for the "executed in" line.
+    _started: float = 0.0
 
     def __init__(
         self,

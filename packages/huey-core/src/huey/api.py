@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, ClassVar, overload
 
-from huey import _canvas
+from huey import _canvas, _tasklog
 from huey._canvas import chord, group
 from huey._crontab import crontab
 from huey._delivery import (
@@ -678,8 +678,10 @@ class Huey:
             self.add_schedule(task)
             return False
         if self.is_revoked(task, timestamp, peek=False):
+            logger.warning("Task %s was revoked, not executing", task)
             self._emit(SIGNAL_REVOKED, task)
         elif task.expires_resolved is not None and task.expires_resolved < timestamp:
+            logger.info("Task %s expired, not executing.", task)
             self._emit(SIGNAL_EXPIRED, task)
         else:
             with self._in_flight_lock:
@@ -720,6 +722,7 @@ class Huey:
             self._tasks_in_flight.discard(task)
 
     def _start(self, task: Task) -> bool:
+        logger.info("Executing %s", task)  # huey 3.5.4's words, as log searches expect.
         self._emit(SIGNAL_EXECUTING, task)
         try:
             self._run_pre_execute(task)
@@ -727,10 +730,13 @@ class Huey:
             self._emit(SIGNAL_CANCELED, task)
             self._skip_chord_member(task)
             return False
-        task._deadline = time.monotonic() + task.timeout if task.timeout else None
+        task._started = time.monotonic()
+        task._deadline = task._started + task.timeout if task.timeout else None
         return True
 
     def _finish(self, task: Task, value: Any, exception: Exception | None) -> Any:
+        if exception is None:
+            logger.info("%s executed in %0.3fs", task, time.monotonic() - task._started)
         stored = value is not None or self.store_none
         if exception is None and stored and self._stores_results(task):
             try:
@@ -763,6 +769,7 @@ class Huey:
             try:
                 hook(task)
             except CancelExecution:
+                logger.warning("Task %s cancelled by %s (pre-execute).", task, name)
                 raise
             except Exception:
                 logger.exception("pre-execute hook %r failed", name)
@@ -782,7 +789,7 @@ class Huey:
         """Signal and store a failed run, with huey 3.5.4's rules for each kind of exception."""
         if isinstance(exc, RetryTask):
             # A forced retry: it uses none of the task's retries and is not an error.
-            logger.info("task %s asked to be retried", task)
+            logger.info("Task %s raised RetryTask, retrying.", _tasklog.label(task))
             eta = None
             if exc.eta is not None or exc.delay is not None:
                 eta = normalize_time(exc.eta, exc.delay, self.utc)
@@ -796,21 +803,43 @@ class Huey:
             failure.recorded = not failure.retry
             if not task.retry_delay:  # The next window, unless the task sets its own delay.
                 failure.eta = self._now() + dt.timedelta(seconds=exc.delay)
+            retrying = f", retrying in {_tasklog.seconds(self._delay_of(task, failure))}"
+            logger.info(
+                'Task %s rate-limited on "%s"%s',
+                _tasklog.label(task),
+                exc.key,
+                retrying if failure.retry else "",
+            )
         elif isinstance(exc, TaskLockedException):
-            logger.warning("task %s not run: %s", task, exc)
             self._emit(SIGNAL_LOCKED, task)
             failure.recorded = not failure.retry  # A lock tried again is no failure yet.
+            logger.warning(
+                "Task %s not run, %s%s", _tasklog.label(task), exc, self._outlook(task, failure)
+            )
         elif isinstance(exc, CancelExecution):
-            logger.warning("task %s canceled: %s", task, exc)
             self._emit(SIGNAL_CANCELED, task)
             if exc.retry is not None:
                 task.retries = max(task.retries, 1) if exc.retry else 0
                 failure.retry = exc.retry
+            logger.warning(
+                "Task %s raised CancelExecution %s.",
+                _tasklog.label(task),
+                "(task will be retried)" if failure.retry else "(aborted, will not be retried)",
+            )
         elif isinstance(exc, TaskTimeout):
-            logger.error("task %s timed out", task)
+            timeout = f" after {_tasklog.seconds(task.timeout)}" if task.timeout else ""
+            logger.error(
+                "Task %s timed out%s%s", _tasklog.label(task), timeout, self._outlook(task, failure)
+            )
             self._emit(SIGNAL_TIMEOUT, task)
         else:
-            logger.error("task %s failed", task, exc_info=exc)
+            # The traceback from the task's own code: the worker's frames above it are noise.
+            logger.error(
+                "Unhandled exception in task %s%s",
+                _tasklog.label(task),
+                self._outlook(task, failure) or ".",
+                exc_info=(type(exc), exc, _tasklog.user_traceback(exc)),
+            )
             self._emit(SIGNAL_ERROR, task, exc)
 
         # Surfaced (its error stored and passed to the error handler): a final failure, and by
@@ -824,6 +853,17 @@ class Huey:
             if self._stores_results(task):
                 self.put_result(task.id, failure.error)
         return failure
+
+    def _delay_of(self, task: Task, failure: _Failure) -> float:
+        """Seconds until the retry of ``failure`` runs (what ``_retry()`` will schedule)."""
+        if failure.eta is not None:
+            return max(0.0, (failure.eta - self._now()).total_seconds())
+        return task.retry_delay or 0.0
+
+    def _outlook(self, task: Task, failure: _Failure) -> str:
+        """``; attempt 1 of 3 failed, retrying in 5s`` for a log line, or ``""``."""
+        text = _tasklog.outlook(task, failure.retry, self._delay_of(task, failure))
+        return f"; {text}" if text else ""
 
     def _follow_failure(self, task: Task, exc: Exception, failure: _Failure) -> None:
         """What follows a failure: the error handler, then a retry or the end of the pipeline."""
