@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from typing import Any
 
@@ -213,3 +214,37 @@ def test_an_unusable_scheduled_message_is_dead_lettered_and_the_rest_still_run(
     assert any("dead-lettered" in r.getMessage() for r in caplog.records)
     assert [letter.data for letter in huey.dead_letters()] == [b"\x00 garbage"]
     assert huey.scheduled_count() == 0
+
+
+@pytest.mark.parametrize("level", [logging.INFO, logging.DEBUG])
+def test_a_storage_outage_is_one_line_per_failure_with_the_traceback_at_debug(
+    caplog: pytest.LogCaptureFixture, start_consumer: Any, level: int
+) -> None:
+    huey = Huey("outage-lines", storage_class=FlakyStorage)
+    storage = huey.storage
+    assert isinstance(storage, FlakyStorage)
+    storage.down = True
+    caplog.set_level(level, logger="huey")
+    start_consumer(huey, workers=2)
+
+    def failures() -> list[logging.LogRecord]:
+        return [
+            r
+            for r in caplog.records
+            if r.name in ("huey.consumer.worker", "huey.consumer.scheduler")
+            and r.levelno >= logging.WARNING
+        ]
+
+    wait_for(lambda: len(failures()) >= 8, what="failed retries of the workers and scheduler")
+    storage.down = False
+    records = failures()
+    # Each failure is one line naming the error and (the first of each) the wait before the next.
+    for record in records:
+        assert "\n" not in record.getMessage()
+        assert "ConnectionError: storage is down" in record.getMessage()
+    first = [r for r in records if r.levelno == logging.ERROR]
+    assert {r.threadName for r in first} == {"Worker-1", "Worker-2", "Scheduler"}
+    assert all(re.search(r"retrying in [\d.]+s:", r.getMessage()) for r in first)
+    # The client's traceback only when DEBUG lines are shown (huey_consumer -v).
+    assert all((r.exc_info is not None) == (level == logging.DEBUG) for r in first)
+    assert all(r.exc_info is None for r in records if r.levelno == logging.WARNING)

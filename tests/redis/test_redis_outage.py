@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import redis
-from redis_servers import RedisServer
+from redis_servers import RedisServer, free_port
 
 from huey import PriorityRedisExpireHuey, RedisExpireHuey, RedisHuey
 from huey.api import Huey
@@ -154,3 +154,46 @@ def test_a_consumer_resumes_by_itself_after_a_server_restart(
                 consumer.kill()
                 consumer.wait(10)
     assert consumer.returncode == 0, log.read_text()[-5000:]
+    # The outage was one line per failed try: no client traceback at the default level.
+    assert "Traceback" not in log.read_text(), log.read_text()[-5000:]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("verbose", [False, True], ids=["default", "-v"])
+def test_a_server_unreachable_at_start_is_one_line_per_worker(
+    tmp_path: Path, verbose: bool
+) -> None:
+    log = tmp_path / "consumer.log"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(HERE),
+        "PYTHONUNBUFFERED": "1",
+        "HUEY_REDIS_TEST_PORT": str(free_port()),  # Nothing listens there.
+    }
+    args = ["-w", "2", *FAST, *(["-v"] if verbose else [])]
+    with open(log, "ab") as output:
+        consumer = subprocess.Popen(
+            [CONSUMER_SCRIPT, "redis_consumer_app.huey", *args],
+            cwd=tmp_path,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for(lambda: log.read_text().count("still") >= 3, 30, "retries", log)
+    finally:
+        consumer.send_signal(signal.SIGINT)
+        consumer.wait(30)
+    lines = log.read_text().splitlines()
+    first = [
+        i
+        for i, line in enumerate(lines)
+        if "cannot read the queue, retrying in" in line or "scheduler: storage error" in line
+    ]
+    # One error per worker and one for the scheduler, each naming the error...
+    assert len(first) == 3, log.read_text()
+    assert all("ConnectionError: " in lines[i] for i in first)
+    # ...then a traceback only with -v; later tries are one WARNING line each.
+    assert all(lines[i + 1].startswith("Traceback") == verbose for i in first), log.read_text()
+    retries = [line for line in lines if "queue still unavailable" in line]
+    assert retries and all("WARNING" in line and "ConnectionError" in line for line in retries)

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from huey._tasklog import seconds
 from huey._workers.base import WorkerInterrupted, WorkerSettings
 from huey.exceptions import MessageError
 
@@ -34,6 +35,19 @@ class StopFlag(Protocol):
 
 def run_plain(task: Task, body: Callable[[], Any]) -> Any:
     return body()
+
+
+def one_line(exc: BaseException) -> str:
+    """``ConnectionError: Error 111 connecting to …``: an error in one line of a log."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def debug_traceback(log: logging.Logger, exc: BaseException) -> BaseException | None:
+    """``exc`` as ``exc_info`` when ``log`` shows DEBUG lines, else None: a storage that cannot
+    be reached is one line per worker, its traceback (dozens of lines of the client's frames)
+    only for ``-v``."""
+    return exc if log.isEnabledFor(logging.DEBUG) else None
 
 
 class Backoff:
@@ -129,17 +143,23 @@ class Worker:
 
     def _storage_failed(self, exc: Exception) -> None:
         self._failures += 1
+        delay = self.retry.next()
         if self._failures == 1:
-            logger.error("%s: cannot read the queue, retrying", self.name, exc_info=exc)
+            logger.error(
+                "%s: cannot read the queue, retrying in %s: %s",
+                self.name,
+                seconds(delay),
+                one_line(exc),
+                exc_info=debug_traceback(logger, exc),
+            )
         else:
             logger.warning(
-                "%s: queue still unavailable (%d tries): %s: %s",
+                "%s: queue still unavailable (%d tries): %s",
                 self.name,
                 self._failures,
-                type(exc).__name__,
-                exc,
+                one_line(exc),
             )
-        self.stop.wait(self.retry.next())
+        self.stop.wait(delay)
 
     def execute(self, task: Task) -> None:
         body = task.execute

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
-from huey._workers.loop import Backoff
+from huey._tasklog import seconds
+from huey._workers.loop import Backoff, debug_traceback, one_line
 from huey._workers.periodic import PeriodicClaims
 from huey.exceptions import MessageError
 from huey.utils import now as clock_now
@@ -74,8 +75,9 @@ class Scheduler:
                 with self.guard:
                     self.tick()
             except Exception as exc:
-                self._failed(exc)
-                self._stop.wait(self._retry.next())
+                delay = self._retry.next()
+                self._failed(exc, delay)
+                self._stop.wait(delay)
                 continue
             if self._failures:
                 logger.warning("scheduler: storage available again")
@@ -88,16 +90,18 @@ class Scheduler:
             self._stop.wait(next_tick - now)
         logger.debug("scheduler stopped")
 
-    def _failed(self, exc: Exception) -> None:
+    def _failed(self, exc: Exception, delay: float) -> None:
         self._failures += 1
         if self._failures == 1:
-            logger.error("scheduler: storage error, retrying", exc_info=exc)
+            logger.error(
+                "scheduler: storage error, retrying in %s: %s",
+                seconds(delay),
+                one_line(exc),
+                exc_info=debug_traceback(logger, exc),
+            )
         else:
             logger.warning(
-                "scheduler: storage still failing (%d tries): %s: %s",
-                self._failures,
-                type(exc).__name__,
-                exc,
+                "scheduler: storage still failing (%d tries): %s", self._failures, one_line(exc)
             )
 
     # -- work ----------------------------------------------------------------------------------
@@ -123,7 +127,7 @@ class Scheduler:
                     self._reschedule(rest)
                 raise
             count += 1
-            logger.info("enqueued scheduled task %s", task)
+            logger.info("Enqueueing %s", task)  # huey 3.5.4's words (at DEBUG there).
         return count
 
     def _reschedule(self, data: bytes) -> None:
@@ -164,5 +168,5 @@ class Scheduler:
                 self.claims.release(task.qualified_name, minute)
                 raise
             count += 1
-            logger.info("enqueued periodic task %s for %s", task, minute)
+            logger.info("Enqueueing periodic task %s.", task)  # huey 3.5.4's words.
         return count

@@ -39,6 +39,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from huey._tasklog import seconds
 from huey._workers import (
     INTERRUPT_GRACE,
     Backoff,
@@ -46,6 +47,7 @@ from huey._workers import (
     WorkerPool,
     WorkerSettings,
 )
+from huey._workers.loop import debug_traceback, one_line
 from huey._workers.thread import raise_in_thread
 from huey.exceptions import MessageError
 
@@ -245,11 +247,19 @@ class _Service:
             except Exception as exc:
                 self.slots.release()
                 failures += 1
-                if failures == 1:
-                    logger.error("cannot read the queue, retrying", exc_info=exc)
+                delay = retry.next()
+                if failures == 1:  # One line; the client's traceback only at DEBUG.
+                    logger.error(
+                        "cannot read the queue, retrying in %s: %s",
+                        seconds(delay),
+                        one_line(exc),
+                        exc_info=debug_traceback(logger, exc),
+                    )
                 else:
-                    logger.warning("queue still unavailable (%d tries): %r", failures, exc)
-                await self.pause(retry.next())
+                    logger.warning(
+                        "queue still unavailable (%d tries): %s", failures, one_line(exc)
+                    )
+                await self.pause(delay)
                 continue
             if failures:
                 logger.warning("storage available again")
