@@ -72,6 +72,45 @@ def test_extra_keyword_arguments_reach_sqlite3_connect(tmp_path: Path) -> None:
         SqliteHuey("q", filename=str(tmp_path / "b.db"), bogus=1)
 
 
+@pytest.mark.parametrize("storage_class", ["SqliteStorage", "CySqliteStorage"])
+def test_a_file_that_cannot_be_opened_is_named_in_the_error(
+    tmp_path: Path, storage_class: str
+) -> None:
+    import huey.storage
+
+    cls = getattr(huey.storage, storage_class)
+    missing = tmp_path / "no-such-dir" / "app.db"
+    with pytest.raises(Exception, match="unable to open database file") as info:
+        cls("named", filename=str(missing))
+    assert f"{missing} (no such directory: {missing.parent})" in str(info.value)
+    assert type(info.value).__name__ == "OperationalError"  # The driver's own error type.
+    with pytest.raises(Exception, match="unable to open database file") as info:
+        cls("named", filename=str(tmp_path))
+    assert f"{tmp_path} (a directory, not a file)" in str(info.value)
+
+
+def test_huey_consumer_reports_an_unopenable_file_in_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-dir" / "app.db"
+    (tmp_path / "unopenable_app.py").write_text(
+        f"from huey import SqliteHuey\nhuey = SqliteHuey('app', filename={str(missing)!r})\n"
+    )
+    command = [str(Path(sys.executable).parent / "huey_consumer"), "unopenable_app.huey"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("huey_consumer: error: cannot import 'unopenable_app.huey': ")
+    assert f"unable to open database file: {missing}" in line
+    assert f"(at {tmp_path / 'unopenable_app.py'}:2; -v shows the traceback)" in line
+    verbose = subprocess.run(
+        [*command, "-v"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert verbose.returncode == 1
+    assert "Traceback" in verbose.stderr and "unopenable_app.py" in verbose.stderr
+
+
 def test_create_tables_false_leaves_the_schema_to_the_caller(tmp_path: Path) -> None:
     storage = SqliteStorage("q", filename=str(tmp_path / "bare.db"), create_tables=False)
     with pytest.raises(sqlite3.OperationalError, match="no such table"):

@@ -14,6 +14,8 @@ import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from huey._tasklog import call_site, user_traceback
+from huey._workers.loop import one_line
 from huey.consumer_options import OptionParserHandler
 from huey.exceptions import ConfigurationError
 
@@ -49,6 +51,17 @@ def _fail(status: int, message: str) -> int:
     return status
 
 
+def _import_failed(import_path: str, exc: Exception, verbose: bool) -> int:
+    """One line when huey refused what the application asked of it (a storage that cannot open
+    its file: the message says why), the traceback from the application's code otherwise or
+    with -v."""
+    site = call_site(exc)
+    if site is None or verbose:
+        traceback.print_exception(type(exc), exc, user_traceback(exc))
+    where = "" if site is None else f" (at {site}{'' if verbose else '; -v shows the traceback'})"
+    return _fail(1, f"cannot import {import_path!r}: {one_line(exc)}{where}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import_path, config = OptionParserHandler().parse_args(argv)
 
@@ -71,11 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModuleNotFoundError as exc:
         if exc.name and import_path.startswith(exc.name):  # The path itself, not a dependency.
             return _fail(1, f"cannot import {import_path!r}: {exc}")
-        traceback.print_exc()
-        return _fail(1, f"cannot import {import_path!r}: {exc!r}")
+        return _import_failed(import_path, exc, config.loglevel <= logging.DEBUG)
     except Exception as exc:
-        traceback.print_exc()
-        return _fail(1, f"cannot import {import_path!r}: {exc!r}")
+        return _import_failed(import_path, exc, config.loglevel <= logging.DEBUG)
 
     try:
         consumer = huey.create_consumer(**config.values)

@@ -80,6 +80,28 @@ _POP_TASK = (
 _JOURNAL_MODES = frozenset({"delete", "truncate", "persist", "memory", "wal", "off"})
 
 
+def _naming_file(exc: Exception, filename: str) -> Exception:
+    """``exc`` (the driver's "unable to open database file") again, naming ``filename`` and what
+    is wrong with its path when that is plain; the same type, so handlers of the driver's errors
+    still catch it."""
+    text = str(exc).rstrip(".")
+    folder = os.path.dirname(os.path.abspath(filename))
+    if not os.path.isdir(folder):
+        text += f": {filename} (no such directory: {folder})"
+    elif os.path.isdir(filename):
+        text += f": {filename} (a directory, not a file)"
+    else:
+        text += f": {filename}"
+    try:
+        named = type(exc)(text)
+    except Exception:  # An error type that takes other arguments: left as it is.
+        return exc
+    for attribute in ("sqlite_errorcode", "sqlite_errorname"):
+        if hasattr(exc, attribute):
+            setattr(named, attribute, getattr(exc, attribute))
+    return named
+
+
 class SqliteStorage(BaseStorage):
     """A queue in an SQLite database file; several queues (names) can share one file."""
 
@@ -146,7 +168,13 @@ class SqliteStorage(BaseStorage):
         """This thread's connection; a forked child opens its own."""
         local = self._local
         if getattr(local, "pid", None) != os.getpid():
-            local.conn, local.pid = self._connect(), os.getpid()
+            try:
+                local.conn = self._connect()
+            except TypeError:
+                raise
+            except Exception as exc:  # The driver's error names no file: say which one.
+                raise _naming_file(exc, self.filename) from exc
+            local.pid = os.getpid()
         conn: sqlite3.Connection = local.conn
         return conn
 
