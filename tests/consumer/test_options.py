@@ -301,6 +301,8 @@ def test_an_error_inside_the_application_is_shown_with_its_traceback(tmp_path: P
     result = run_cli("broken_app.huey", cwd=tmp_path)  # The current directory is importable.
     assert result.returncode == 1
     assert "Traceback" in result.stderr and "RuntimeError: bad config" in result.stderr
+    # From the application's first line: not the frames of huey_consumer and importlib above.
+    assert result.stderr.splitlines()[1].startswith(f'  File "{tmp_path / "broken_app.py"}"')
 
 
 def test_module_entry_point_runs_the_same_command() -> None:
@@ -315,3 +317,38 @@ def test_module_entry_point_runs_the_same_command() -> None:
         timeout=30,
     )
     assert result.returncode == 2 and "-w/--workers" in result.stderr
+
+
+def test_version_prints_huey_core_then_the_installed_add_ons() -> None:
+    import huey
+
+    result = run_cli("--version")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"huey-core {huey.__version__}"
+    names = [line.split()[0] for line in lines[1:]]
+    # This environment has every distribution of the repository; each depends on huey-core.
+    assert {"huey-sqlite", "huey-redis", "huey-asyncio", "huey-django"} <= set(names)
+    assert names == sorted(names)
+
+
+def test_greenlet_without_gevent_names_the_extra_to_install() -> None:
+    import subprocess
+    import sys
+
+    # gevent made unimportable in this process only, as in an environment without it.
+    code = (
+        "import sys; sys.modules['gevent'] = None\n"
+        "from huey._workers import worker_types\n"
+        "print(' '.join(worker_types()))\n"
+        "from huey.bin.huey_consumer import main\n"
+        "sys.exit(main(['-k', 'greenlet', 'apps.basic.huey']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=HERE, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert "greenlet" not in result.stdout.split() and "thread" in result.stdout.split()
+    (line,) = result.stderr.strip().splitlines()
+    assert "-k/--worker-type: worker type 'greenlet' needs gevent" in line
+    assert "pip install 'huey-core[gevent]'" in line

@@ -8,10 +8,12 @@ public names that add-ons contribute to ``huey``, ``huey.api`` and ``huey.storag
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+CORE_DISTRIBUTION = "huey-core"
 STORAGE_GROUP = "huey.storages"
 EXPORT_GROUP = "huey.exports"
 
@@ -89,6 +91,35 @@ def list_backends() -> list[Backend]:
             )
         )
     return backends
+
+
+def _requires_core(dist: metadata.Distribution) -> bool:
+    for requirement in dist.requires or ():
+        name = re.match(r"[A-Za-z0-9._-]+", requirement)
+        if name and _canonical(name.group()) == CORE_DISTRIBUTION:
+            return True
+    return False
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def installed_versions() -> list[tuple[str, str]]:
+    """``(distribution, version)`` of huey-core, then of every installed distribution that
+    depends on it (this project's add-ons and third-party ones), sorted by name."""
+    try:
+        core = [(CORE_DISTRIBUTION, metadata.version(CORE_DISTRIBUTION))]
+    except metadata.PackageNotFoundError:  # Imported from a source tree, not installed.
+        from huey._version import __version__
+
+        core = [(CORE_DISTRIBUTION, __version__)]
+    addons = {
+        _canonical(dist.name): dist.version
+        for dist in metadata.distributions()
+        if dist.name and _canonical(dist.name) != CORE_DISTRIBUTION and _requires_core(dist)
+    }
+    return core + sorted(addons.items())
 
 
 def get_storage_class(name: str) -> type:

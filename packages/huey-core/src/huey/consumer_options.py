@@ -90,7 +90,7 @@ class ConsumerConfig:
     def validate(self) -> None:
         """Raise ConsumerOptionError (a ConfigurationError and a ValueError; one line, naming
         the option) for an unusable value."""
-        from huey._workers import worker_types
+        from huey._workers import missing_worker_type, worker_types
 
         def check(ok: bool, option: str, rule: str, value: Any) -> None:
             if not ok:
@@ -159,6 +159,9 @@ class ConsumerConfig:
             self.graceful_signal,
         )
         if isinstance(self.worker_type, str):
+            missing = missing_worker_type(self.worker_type)
+            if missing is not None:
+                raise ConsumerOptionError(f"-k/--worker-type: {missing}")
             installed = worker_types()
             check(
                 self.worker_type in installed,
@@ -238,6 +241,20 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+class VersionAction(argparse.Action):
+    """``--version``: huey-core's version, then each installed add-on's, one per line."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> NoReturn:
+        from huey._plugins import installed_versions
+
+        # Not argparse's "version" action: it would run the lines together.
+        sys.stdout.write("".join(f"{name} {version}\n" for name, version in installed_versions()))
+        parser.exit()
 
 
 class OptionParserHandler:
@@ -332,6 +349,11 @@ class OptionParserHandler:
             metavar="path.to.huey_instance",
             help="dotted path of the Huey instance, e.g. myapp.tasks.huey (the current "
             "directory is importable)",
+        )
+        parser.add_argument(
+            "--version",
+            action=VersionAction,
+            help="print the versions of huey-core and of the add-ons installed with it, and exit",
         )
         self.add_arguments(parser)
         return parser

@@ -68,6 +68,7 @@ from huey._workers.base import (
     WorkerPool,
     WorkerSettings,
     load_worker_type,
+    missing_worker_type,
     shutdown_signals,
     worker_types,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "WorkerPool",
     "WorkerSettings",
     "load_worker_type",
+    "missing_worker_type",
     "run_plain",
     "shutdown_signals",
     "worker_types",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import importlib.util
 import signal
 from dataclasses import dataclass
 from importlib import metadata
@@ -114,9 +115,34 @@ class WorkerPool(abc.ABC):
         return f"{self.settings.workers} x {self.worker_type}"
 
 
+# Worker types documented here whose code is in another distribution, or that need an optional
+# dependency: what to install, for the message when one is asked for and cannot be used.
+_INSTALL_HINTS = {
+    "asyncio": "the huey-asyncio distribution, which is not installed: pip install huey-asyncio "
+    "(from a checkout of this project: pip install ./packages/huey-asyncio)",
+    "greenlet": "gevent, which is not installed: pip install 'huey-core[gevent]'",
+}
+# Worker types registered by huey-core that cannot run without a module (the gevent extra).
+_NEEDS_MODULE = {"greenlet": "gevent"}
+
+
+def _usable(name: str) -> bool:
+    module = _NEEDS_MODULE.get(name)
+    return module is None or importlib.util.find_spec(module) is not None
+
+
 def worker_types() -> list[str]:
-    """Names of the installed worker types."""
-    return sorted({ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)})
+    """Names of the installed worker types that can run (``greenlet`` once gevent is there)."""
+    names = {ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    return sorted(name for name in names if _usable(name))
+
+
+def missing_worker_type(name: str) -> str | None:
+    """What to install to use worker type ``name``, when it is a known one that cannot run."""
+    hint = _INSTALL_HINTS.get(name)
+    if hint is None or name in worker_types():
+        return None
+    return f"worker type {name!r} needs {hint}"
 
 
 def load_worker_type(name: str | type[WorkerPool]) -> type[WorkerPool]:
@@ -125,6 +151,9 @@ def load_worker_type(name: str | type[WorkerPool]) -> type[WorkerPool]:
         if not issubclass(name, WorkerPool):
             raise ConfigurationError(f"{name!r} is not a WorkerPool subclass")
         return name
+    missing = missing_worker_type(name)
+    if missing is not None:
+        raise ConfigurationError(missing)
     found = [ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
     if not found:
         known = ", ".join(worker_types()) or "none"
