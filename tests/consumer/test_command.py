@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 from pathlib import Path
@@ -319,3 +320,28 @@ def test_other_ways_to_run_the_command(app: Any, run_consumer: Any, entry: list[
     assert app.add(3, 4).get(blocking=True, timeout=15) == 7
     run.send(signal.SIGINT)
     assert run.wait() == 0
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_a_healthy_consumer_logs_each_task_as_huey_does(
+    app: Any, run_consumer: Any, worker_type: str
+) -> None:
+    run = run_consumer("-k", worker_type, *FAST)
+    run.wait_started()
+    result = app.add(1, 2)
+    assert result.get(blocking=True, timeout=15) == 3
+    failed = app.boom()
+    wait_for(lambda: "Unhandled exception in task" in run.log(), what="the failure")
+    run.send(signal.SIGINT)
+    assert run.wait() == 0
+    log = run.log()
+    # huey 3.5.4's INFO lines, at the default level: the start, and the finish with its duration.
+    add = re.escape(f"{app.add.task_class.qualified_name}: {result.id}")
+    assert re.search(rf"^\[.*\] INFO:huey:\d+:[\w-]+:Executing {add}$", log, re.M), log
+    assert re.search(rf"^\[.*\] INFO:huey:\d+:[\w-]+:{add} executed in \d+\.\d{{3}}s$", log, re.M)
+    # A failure: one ERROR line, then the traceback from the task's own code.
+    lines = log.splitlines()
+    (at,) = [i for i, line in enumerate(lines) if "Unhandled exception in task" in line]
+    assert lines[at].endswith(f"{app.boom.task_class.qualified_name}: {failed.id}.")
+    assert lines[at + 1] == "Traceback (most recent call last):"
+    assert "apps/basic.py" in lines[at + 2] and lines[at + 2].endswith(", in boom")
