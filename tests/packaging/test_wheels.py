@@ -121,6 +121,28 @@ def test_missing_backend_names_its_distribution(tools: Toolchain, core_venv: Ven
     assert "AttributeError" in proc.stderr and "NoSuchHuey" in proc.stderr, proc.stderr
 
 
+def test_worker_types_that_need_more_name_it_and_version_lists_core_alone(
+    tools: Toolchain, core_venv: Venv
+) -> None:
+    consumer = core_venv.python.parent / "huey_consumer"
+    app = "from huey import MemoryHuey\nhuey = MemoryHuey()\n"
+    (tools.tmp / "core_only_app.py").write_text(app)
+    cases = [
+        ("asyncio", "pip install huey-asyncio", "./packages/huey-asyncio"),
+        ("greenlet", "pip install 'huey-core[gevent]'", "needs gevent"),  # Not installed here.
+    ]
+    for worker_type, install, detail in cases:
+        proc = run([consumer, "-k", worker_type, "core_only_app.huey"], cwd=tools.tmp, check=False)
+        assert proc.returncode == 2, proc.stderr
+        (line,) = proc.stderr.strip().splitlines()
+        assert install in line and detail in line, line
+    code = "from huey._workers import worker_types; print(*worker_types())"
+    proc = run([core_venv.python, "-c", code], cwd=tools.tmp)
+    assert proc.stdout.split() == ["process", "thread"]  # Only what can run here.
+    proc = run([consumer, "--version"], cwd=tools.tmp)
+    assert proc.stdout.splitlines() == [f"{CORE} {tools.version(CORE)}"]
+
+
 def test_addon_wheel_then_editable_beside_core_wheel(tools: Toolchain, wheel_venv: Venv) -> None:
     try:
         wheel_venv.install_local(tools.fake_wheel)
