@@ -68,6 +68,11 @@ EXACT_ALL = {
         "Lease",
         "FileStorage",
         "MemoryStorage",
+        # For storage authors: the key type the contract takes (str or UTF-8 bytes), its
+        # normal form, and the check of put_if_empty's ttl.
+        "Key",
+        "key_text",
+        "check_ttl",
     },
 }
 
