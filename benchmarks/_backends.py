@@ -26,6 +26,15 @@ from benchmarks._redis import QUEUE_KEY, RESULTS_KEY, RedisServer, Resp
 APP = "bench_app"  # The application module of every workload (benchmarks/apps/).
 QUEUE_NAME = "bench"  # Its queue's name.
 FILL = APPS / "fill_client.py"
+# ``--log``: the arguments every ``huey_consumer`` of both implementations gets, and what they
+# mean. "info", the default of both: huey 3.5.4 logs ``Executing …`` and ``… executed in
+# 0.000s`` for every task, in the same words as this project. "quiet": ``-q``, warnings and
+# errors only, so neither logs per task. The difference is what per-task logging costs.
+CONSUMER_LOGS: dict[str, tuple[str, ...]] = {"info": (), "quiet": ("-q",)}
+LOG_MEANINGS = {
+    "info": "default logging (INFO): both implementations log two lines per task",
+    "quiet": "-q (WARNING): neither implementation logs per task",
+}
 
 
 def app_settings(
@@ -98,8 +107,10 @@ class Queue:
         return wait_until(reached, consumer, timeout, what, poll), seen
 
     def consumer(self, *args: str) -> Consumer:
-        """``huey_consumer bench_app.huey ARGS`` of the implementation, on this queue."""
-        return Consumer(self.impl, [f"{APP}.huey", *args], self.workdir, self.env)
+        """``huey_consumer bench_app.huey ARGS`` of the implementation, on this queue, logging
+        as ``impl.consumer_log`` says (``CONSUMER_LOGS``)."""
+        logging = CONSUMER_LOGS[self.impl.consumer_log]
+        return Consumer(self.impl, [f"{APP}.huey", *logging, *args], self.workdir, self.env)
 
     def client(
         self, script: Path, args: list[str], consumer: Consumer | None, timeout: float

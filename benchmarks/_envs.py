@@ -87,6 +87,9 @@ class Implementation:
     # redis-py's C reply parser: huey-redis depends on it (redis[hiredis]); huey 3.5.4's
     # virtualenv is built as its own documentation installs it, without.
     hiredis_version: str | None = None
+    # How its consumers log (``_backends.CONSUMER_LOGS``): "info", each implementation's
+    # default, or "quiet" (``-q``). The same for both implementations in a run (``--log``).
+    consumer_log: str = "info"
 
     def command(self, name: str) -> Path:
         """An executable of this implementation's environment (``huey_consumer``, ...)."""
@@ -107,6 +110,7 @@ class Implementation:
             "redis_py_version": self.redis_version or "not installed",
             "gevent_version": self.gevent_version or "not installed",
             "hiredis_version": self.hiredis_version or "not installed",
+            "consumer_log": self.consumer_log,
         }
 
 

@@ -1,8 +1,9 @@
 """The benchmark command: this project against the published huey 3.5.4, side by side.
 
     python benchmarks/run.py all [--rounds N] [--backend redis|sqlite|both]
-                                 [--only WORKLOAD,...] [--json PATH] [--smoke]
-    python benchmarks/run.py WORKLOAD [--rounds N] [--json PATH] [--smoke] [options]
+                                 [--only WORKLOAD,...] [--log info|quiet] [--json PATH] [--smoke]
+    python benchmarks/run.py WORKLOAD [--rounds N] [--log info|quiet] [--json PATH] [--smoke]
+                                      [options]
     hatch run bench:all [...]        hatch run bench:WORKLOAD [...]
 
 ``all`` runs every workload family (``FAMILIES``, or those ``--only`` names) on each backend
@@ -16,8 +17,11 @@ Each implementation runs in its own environment (``_envs``): this project from t
 running this script (or ``--ours-python``), huey 3.5.4 from a cached virtualenv built on first
 use (or ``--huey-python`` / ``$HUEY_BENCH_HUEY354_PYTHON``). The implementations alternate
 over the rounds of each workload on the same machine (``_harness``); the report gives the
-median of each metric across rounds. ``--smoke`` is a seconds-long run for CI: 1 round, tiny
-sizes, several workloads at a time (its numbers say nothing, its structure does).
+median of each metric across rounds. ``--log`` sets how every consumer of both implementations
+logs (``_backends.CONSUMER_LOGS``): ``info``, the default of both, logs two lines per task;
+``quiet`` (``-q``) none, which shows what that logging costs. ``--smoke`` is a seconds-long
+run for CI: 1 round, tiny sizes, several workloads at a time (its numbers say nothing, its
+structure does).
 Performance is reported, never asserted: missing a target does not fail the command.
 
 The Redis workloads start a private ``redis-server`` (from the PATH, or
@@ -32,6 +36,7 @@ virtualenv cannot be built, or a Redis workload finds no redis-server).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -47,7 +52,7 @@ if __package__ in (None, ""):  # Run as a script: make the ``benchmarks`` packag
 
 import benchmarks.workloads  # noqa: F401 - registers the workloads
 from benchmarks import _envs, _harness, _redis, _report
-from benchmarks._backends import BACKENDS
+from benchmarks._backends import BACKENDS, CONSUMER_LOGS, LOG_MEANINGS
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
 # The families ``all`` runs, in this order; each on every backend.
@@ -85,6 +90,13 @@ def _common_arguments(parser: argparse.ArgumentParser, rounds_default: str) -> N
         type=Path,
         help=f"interpreter with huey {_envs.PUBLISHED_VERSION} installed "
         f"(default: ${_envs.PUBLISHED_PYTHON_VARIABLE}, else a cached virtualenv)",
+    )
+    parser.add_argument(
+        "--log",
+        choices=tuple(CONSUMER_LOGS),
+        default="info",
+        help="how every consumer of both implementations logs: info, each one's default "
+        "(two lines per task), or quiet (-q: nothing per task) (default: info)",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the work directories (logs, databases)"
@@ -156,7 +168,10 @@ def locate(
     """Both implementations, and the redis-server version when a workload needs one; raises
     EnvUnavailable (or RedisUnavailable) when something a workload needs is missing."""
     progress("locating the implementations...")
-    impls = [_envs.ours(args.ours_python), _envs.published(args.huey_python)]
+    impls = [
+        dataclasses.replace(impl, consumer_log=args.log)
+        for impl in (_envs.ours(args.ours_python), _envs.published(args.huey_python))
+    ]
     for impl in impls:
         if any(workload.needs_redis for workload in workloads) and impl.redis_version is None:
             raise _envs.EnvUnavailable(f"{impl.label} ({impl.python}) has no redis-py")
@@ -224,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, reason in failures.items():
         print(f"FAILED {name}: {reason.splitlines()[0] if reason else ''}")
     print(f"\n{_harness.render_machine(machine, impls)}")
+    print(f"consumers: --log {args.log}, {LOG_MEANINGS[args.log]}")
     if source["commit"]:
         modified = " (packages/ modified)" if source["packages_modified"] else ""
         print(f"source: {source['commit'][:12]}{modified} at the start")
@@ -234,6 +250,11 @@ def main(argv: list[str] | None = None) -> int:
             "command": args.command,
             "smoke": args.smoke,
             "rounds": args.rounds,  # None: each workload's default.
+            "consumer_log": {
+                "setting": args.log,
+                "arguments": list(CONSUMER_LOGS[args.log]),
+                "meaning": LOG_MEANINGS[args.log],
+            },
             "started": started.isoformat(timespec="seconds"),
             "duration_seconds": round(duration, 1),
             "machine": machine,

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 def run_smoke(args: list[str], out: Path) -> tuple[dict[str, Any], str]:
     """``run.py ARGS --smoke --json OUT``: the report and the printed output."""
+    report, proc = run_smoke_process(args, out)
+    return report, proc.stdout
+
+
+def run_smoke_process(
+    args: list[str], out: Path
+) -> tuple[dict[str, Any], subprocess.CompletedProcess[str]]:
+    """``run.py ARGS --smoke --json OUT``, checked: the report and the finished process."""
     command = [sys.executable, str(RUN), *args, "--smoke", "--json", str(out)]
     proc = subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, timeout=540, check=False
@@ -72,7 +81,7 @@ def run_smoke(args: list[str], out: Path) -> tuple[dict[str, Any], str]:
         assert len(result["rounds"]) == 1
     assert "ratio (>1: ours better)" in proc.stdout  # The detailed tables.
     assert "targets:" in proc.stdout  # The summary table.
-    return report, proc.stdout
+    return report, proc
 
 
 def summaries(result: dict[str, Any]) -> dict[str | None, dict[str, dict[str, float]]]:
@@ -98,7 +107,13 @@ def test_all_runs_every_workload_on_both_backends(smoke_all: tuple[dict[str, Any
     assert set(report["workloads"]) == expected
     assert report["machine"]["redis_server"]
     assert report["machine"]["cores"] >= 1
+    assert report["consumer_log"] == {
+        "setting": "info",
+        "arguments": [],
+        "meaning": "default logging (INFO): both implementations log two lines per task",
+    }
     for impl in IMPLEMENTATIONS:
+        assert report["implementations"][impl]["consumer_log"] == "info"
         assert report["implementations"][impl]["redis_py_version"] != "not installed"
         assert report["implementations"][impl]["gevent_version"] != "not installed"
     for family, (variants, headline) in FAMILIES.items():
@@ -142,6 +157,41 @@ def test_all_summary_table_has_both_medians_ratios_and_targets(
     assert targeted == {(family, backend) for family in FAMILIES for backend in BACKENDS}
     header = r"^workload\s+backend\s+metric\s+ours\s+huey 3\.5\.4\s+ratio\s+target\s+met$"
     assert re.search(header, stdout, re.MULTILINE)
+
+
+@pytest.mark.parametrize("setting", ["info", "quiet"])
+def test_log_setting_applies_to_every_consumer_of_both(setting: str, tmp_path: Path) -> None:
+    """``--log info``: both implementations' consumers log each task (huey 3.5.4's
+    ``Executing …``); ``--log quiet``: ``-q`` for both, and neither logs one."""
+    out = tmp_path / "throughput.json"
+    report, proc = run_smoke_process(["throughput-sqlite", "--log", setting, "--keep"], out)
+    assert report["consumer_log"]["setting"] == setting
+    assert report["consumer_log"]["arguments"] == ([] if setting == "info" else ["-q"])
+    assert {report["implementations"][impl]["consumer_log"] for impl in IMPLEMENTATIONS} == {
+        setting
+    }
+    assert f"consumers: --log {setting}, " in proc.stdout
+    kept = re.search(r"work directories \(logs, databases\) kept in (\S+)", proc.stderr)
+    assert kept, proc.stderr
+    workdir = Path(kept.group(1))
+    try:
+        logs = sorted(workdir.glob("*/consumer.log"))
+        check_task_lines(logs, setting)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def check_task_lines(logs: list[Path], setting: str) -> None:
+    """Every consumer's log (one per implementation and worker type) has huey 3.5.4's
+    ``Executing …`` line at INFO for its tasks under ``--log info``, and none under quiet."""
+    assert {log.parent.name.rsplit("-", 1)[1] for log in logs} == IMPLEMENTATIONS
+    assert len(logs) == 2 * len(FAMILIES["throughput"][0])
+    for log in logs:
+        executing = [line for line in log.read_text().splitlines() if "Executing " in line]
+        if setting == "info":
+            assert executing and all("INFO:huey:" in line for line in executing), log
+        else:
+            assert executing == [], log
 
 
 def test_a_workload_runs_alone_under_its_earlier_name(tmp_path: Path) -> None:
