@@ -108,6 +108,7 @@ def test_max_tasks(started: list[Consumer]) -> None:
     assert _run(started, "-M", "50").max_tasks == 50
     assert _run(started, "--max-tasks=3", "-k", "process").settings.max_tasks == 3
     assert _run(started).max_tasks is None
+    assert _run(started, "-M", "0").max_tasks is None  # 0 means never, as in huey 3.5.4.
 
 
 def test_djangos_own_verbosity_is_left_alone(started: list[Consumer]) -> None:
@@ -130,7 +131,7 @@ def test_a_named_queue_with_its_own_settings(started: list[Consumer]) -> None:
         (["-w", "0"], "-w/--workers must be an integer >= 1"),
         (["-k", "fibres"], "-k/--worker-type must be one of the installed worker types"),
         (["-m", "0.01", "-d", "1"], "-m/--max-delay"),
-        (["-M", "0"], "-M/--max-tasks must be an integer >= 1"),
+        (["-M", "-1"], "-M/--max-tasks must be an integer >= 1"),
         (["-M", "5", "-C"], "-M/--max-tasks needs the worker health check"),
     ],
 )
