@@ -28,14 +28,20 @@ def worker_pids(run: ConsumerRun) -> set[int]:
     return {int(event[0].split(":")[0]) for event in run.events("startup")}
 
 
+def running_nap(app: Any, run: ConsumerRun, seconds: float, tag: str, workers: int = 1) -> Any:
+    """Once ``run`` has started, queue ``app.nap(seconds, tag)`` and wait until it begins."""
+    run.wait_started(workers=workers)
+    result = app.nap(seconds, tag)
+    wait_for(lambda: run.events("begin"), what="the task to start")
+    return result
+
+
 @pytest.mark.parametrize("worker_type", WORKER_TYPES)
 def test_sigint_lets_running_tasks_finish_then_exits(
     app: Any, run_consumer: Any, worker_type: str
 ) -> None:
     run = run_consumer("-w", "2", "-k", worker_type, *FAST)
-    run.wait_started(workers=2)
-    result = app.nap(1.0, "finishing")
-    wait_for(lambda: run.events("begin"), what="the task to start")
+    result = running_nap(app, run, 1.0, "finishing", workers=2)
     run.send(signal.SIGINT)
     assert run.wait() == 0
     assert [e[0] for e in run.events("end")] == ["finishing"]
@@ -54,9 +60,7 @@ def test_sigterm_interrupts_running_tasks_and_signals_them(
     app: Any, run_consumer: Any, worker_type: str
 ) -> None:
     run = run_consumer("-w", "2", "-k", worker_type, *FAST)
-    run.wait_started(workers=2)
-    result = app.nap(120, "endless")
-    wait_for(lambda: run.events("begin"), what="the task to start")
+    result = running_nap(app, run, 120, "endless", workers=2)
     run.send(signal.SIGTERM)
     assert run.wait() == 0
     assert run.events("end") == []
@@ -77,9 +81,7 @@ def test_graceful_signal_term_lets_running_tasks_finish_even_sent_to_the_group(
     # -g TERM, as under systemd/Docker/Kubernetes: SIGTERM to every process of the group,
     # worker processes included, still lets the running task finish.
     run = run_consumer("-w", "2", "-k", worker_type, "-g", "TERM", *FAST, new_session=True)
-    run.wait_started(workers=2)
-    result = app.nap(1.0, "finishing")
-    wait_for(lambda: run.events("begin"), what="the task to start")
+    result = running_nap(app, run, 1.0, "finishing", workers=2)
     run.send_to_group(signal.SIGTERM)
     assert run.wait() == 0
     assert [e[0] for e in run.events("end")] == ["finishing"]
@@ -96,24 +98,25 @@ def test_graceful_signal_term_makes_sigint_interrupt(
     app: Any, run_consumer: Any, worker_type: str
 ) -> None:
     run = run_consumer("-w", "1", "-k", worker_type, "--graceful-signal=TERM", *FAST)
-    run.wait_started()
-    result = app.nap(120, "endless")
-    wait_for(lambda: run.events("begin"), what="the task to start")
+    result = running_nap(app, run, 120, "endless")
     run.send(signal.SIGINT)
     assert run.wait() == 0
     assert run.events("end") == []
     assert [e[0] for e in run.events("interrupted")] == [result.id]
 
 
-def test_graceful_signal_term_a_second_sigterm_interrupts(app: Any, run_consumer: Any) -> None:
-    run = run_consumer("-w", "1", "-g", "TERM", *FAST)
-    run.wait_started()
-    result = app.nap(120, "stubborn")
-    wait_for(lambda: run.events("begin"), what="the task to start")
-    run.send(signal.SIGTERM)
+@pytest.mark.parametrize(
+    ("options", "graceful"), [((), signal.SIGINT), (("-g", "TERM"), signal.SIGTERM)]
+)
+def test_a_second_graceful_signal_interrupts(
+    app: Any, run_consumer: Any, options: tuple[str, ...], graceful: signal.Signals
+) -> None:
+    run = run_consumer("-w", "1", *options, *FAST)
+    result = running_nap(app, run, 120, "stubborn")
+    run.send(graceful)
     wait_for(lambda: "waiting for running tasks" in run.log(), what="graceful shutdown")
     assert run.process.poll() is None  # Still waiting for the task.
-    run.send(signal.SIGTERM)
+    run.send(graceful)
     assert run.wait() == 0
     assert [e[0] for e in run.events("interrupted")] == [result.id]
 
@@ -123,9 +126,7 @@ def test_default_signals_sent_to_the_group_sigint_is_still_graceful(
 ) -> None:
     # Ctrl-C in a terminal signals the whole group: process workers ignore SIGINT by default.
     run = run_consumer("-w", "1", "-k", "process", *FAST, new_session=True)
-    run.wait_started()
-    result = app.nap(1.0, "finishing")
-    wait_for(lambda: run.events("begin"), what="the task to start")
+    result = running_nap(app, run, 1.0, "finishing")
     run.send_to_group(signal.SIGINT)
     assert run.wait() == 0
     assert result.get() == "finishing"
@@ -135,24 +136,9 @@ def test_default_signals_sent_to_the_group_sigint_is_still_graceful(
     )
 
 
-def test_a_second_sigint_interrupts(app: Any, run_consumer: Any) -> None:
-    run = run_consumer("-w", "1", *FAST)
-    run.wait_started()
-    result = app.nap(120, "stubborn")
-    wait_for(lambda: run.events("begin"), what="the task to start")
-    run.send(signal.SIGINT)
-    wait_for(lambda: "waiting for running tasks" in run.log(), what="graceful shutdown")
-    assert run.process.poll() is None  # Still waiting for the task.
-    run.send(signal.SIGINT)
-    assert run.wait() == 0
-    assert [e[0] for e in run.events("interrupted")] == [result.id]
-
-
 def test_the_shutdown_timeout_interrupts_tasks_still_running(app: Any, run_consumer: Any) -> None:
     run = run_consumer("-w", "1", "-t", "0.5", *FAST)
-    run.wait_started()
-    result = app.nap(120, "too-long")
-    wait_for(lambda: run.events("begin"), what="the task to start")
+    result = running_nap(app, run, 120, "too-long")
     run.send(signal.SIGINT)
     assert run.wait() == 0
     assert [e[0] for e in run.events("interrupted")] == [result.id]
