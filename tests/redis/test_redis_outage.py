@@ -95,6 +95,25 @@ def _wait_for(predicate: Callable[[], Any], timeout: float, what: str, log: Path
         time.sleep(0.05)
 
 
+def _start_consumer(port: int, log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``huey_consumer`` on ``redis_consumer_app`` (Redis at ``port``), logging to ``log``, which
+    sits in its working directory."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(HERE),
+        "PYTHONUNBUFFERED": "1",
+        "HUEY_REDIS_TEST_PORT": str(port),
+    }
+    with open(log, "ab") as output:
+        return subprocess.Popen(
+            [CONSUMER_SCRIPT, "redis_consumer_app.huey", *args],
+            cwd=log.parent,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("worker_type", ["thread", "process"])
 def test_a_consumer_resumes_by_itself_after_a_server_restart(
@@ -106,20 +125,7 @@ def test_a_consumer_resumes_by_itself_after_a_server_restart(
     app = _load_app(own_server.port, monkeypatch)
     huey = app.huey
     log = tmp_path / "consumer.log"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(HERE),
-        "PYTHONUNBUFFERED": "1",
-        "HUEY_REDIS_TEST_PORT": str(own_server.port),
-    }
-    with open(log, "ab") as output:
-        consumer = subprocess.Popen(
-            [CONSUMER_SCRIPT, "redis_consumer_app.huey", "-w", "2", "-k", worker_type, *FAST],
-            cwd=tmp_path,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    consumer = _start_consumer(own_server.port, log, "-w", "2", "-k", worker_type, *FAST)
     try:
 
         def workers_up() -> bool:
@@ -164,21 +170,8 @@ def test_a_server_unreachable_at_start_is_one_line_per_worker(
     tmp_path: Path, verbose: bool
 ) -> None:
     log = tmp_path / "consumer.log"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(HERE),
-        "PYTHONUNBUFFERED": "1",
-        "HUEY_REDIS_TEST_PORT": str(free_port()),  # Nothing listens there.
-    }
     args = ["-w", "2", *FAST, *(["-v"] if verbose else [])]
-    with open(log, "ab") as output:
-        consumer = subprocess.Popen(
-            [CONSUMER_SCRIPT, "redis_consumer_app.huey", *args],
-            cwd=tmp_path,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    consumer = _start_consumer(free_port(), log, *args)  # Nothing listens on that port.
     try:
         _wait_for(lambda: log.read_text().count("still") >= 3, 30, "retries", log)
     finally:
